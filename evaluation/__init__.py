@@ -1,0 +1,1 @@
+"""Scores the whole pipeline: datasets, metrics (plain dicts) and the runner."""

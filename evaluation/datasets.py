@@ -1,0 +1,64 @@
+"""Evaluation datasets: this project's JSONL format and CMRC 2018 (SQuAD-style JSONL).
+
+Project format, one object per line:
+    {"id", "question", "answers": [alternatives], "list_items": [all required],
+     "evidence": [verbatim source substrings], "doc_ids": [...], "answerable": bool,
+     "type": str, "lang": "zh"|"en"}
+CMRC 2018 lines ({"id", "question", "answers", "doc_id", "evidence", ...}) are
+read into the same record; every CMRC question is answerable.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class EvalItem:
+    id: str
+    question: str
+    answers: list[str]
+    evidence: list[str]
+    doc_ids: list[str]
+    answerable: bool = True
+    list_items: list[str] = field(default_factory=list)
+    type: str = "other"
+    lang: str = "zh"
+
+
+class DatasetError(ValueError):
+    pass
+
+
+def load_dataset(path: str | Path, limit: int | None = None) -> list[EvalItem]:
+    path = Path(path)
+    items: list[EvalItem] = []
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                items.append(_item(record))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise DatasetError(f"{path}:{number}: {exc}") from exc
+            if limit and len(items) >= limit:
+                break
+    if not items:
+        raise DatasetError(f"{path}: no questions")
+    return items
+
+
+def _item(record: dict) -> EvalItem:
+    if "doc_ids" in record or "answerable" in record:
+        return EvalItem(
+            id=str(record["id"]), question=record["question"], answers=list(record.get("answers", [])),
+            evidence=list(record.get("evidence", [])), doc_ids=list(record.get("doc_ids", [])),
+            answerable=bool(record.get("answerable", True)), list_items=list(record.get("list_items", [])),
+            type=record.get("type", "other"), lang=record.get("lang", "zh"))
+    # CMRC 2018 / SQuAD-style record
+    evidence = record.get("evidence") or ""
+    return EvalItem(id=str(record["id"]), question=record["question"], answers=list(record["answers"]),
+                    evidence=[evidence] if evidence else [], doc_ids=[record["doc_id"]],
+                    type=record.get("answer_type", "span"), lang="zh")

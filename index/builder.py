@@ -1,0 +1,137 @@
+"""The indexing pipeline: sources -> paragraphs -> vectors + keywords -> snapshot."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from index.embedders import BATCH_SIZE, DEFAULT_EMBEDDER, create_embedder
+from index.loading import load_sources
+from index.models import Paragraph, SkippedSource, SourceDocument
+from index.segmentation import segment_document
+from index.snapshot import EmbeddingCache, build_lock, write_snapshot
+from index.tokenization import tokenize
+
+# Headings are kept for the document view but are not answers in themselves.
+SEARCHABLE_KINDS = frozenset({"paragraph", "list_item", "table_row", "footnote", "front_matter"})
+
+log = logging.getLogger(__name__)
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+@dataclass
+class BuildReport:
+    snapshot: str
+    documents: int
+    paragraphs: int
+    searchable: int
+    embedded: int
+    cached: int
+    seconds: float
+    embed_seconds: float
+    skipped: list[SkippedSource] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def document_title(doc: SourceDocument, paragraphs: list[Paragraph]) -> str:
+    if doc.title.strip():
+        return doc.title.strip()
+    for p in paragraphs:
+        if p.kind in ("heading", "front_matter"):
+            return p.text.replace("\n", " ")[:80]
+    return paragraphs[0].text[:40] if paragraphs else doc.doc_id
+
+
+def build_index(corpus: str | Path, index_dir: str | Path, embedder_spec: str = DEFAULT_EMBEDDER,
+                *, show_progress: bool = True) -> BuildReport:
+    started = time.perf_counter()
+    index_dir = Path(index_dir)
+    loaded = load_sources(corpus)
+    skipped = list(loaded.skipped)
+    documents: dict[str, dict] = {}
+    paragraphs: list[Paragraph] = []
+    for doc in loaded.documents:
+        if doc.doc_id in documents:
+            skipped.append(SkippedSource(doc.source, f"duplicate doc_id {doc.doc_id!r}"))
+            continue
+        try:
+            segmented = segment_document(doc)
+        except Exception as exc:  # one malformed note must not stop the build
+            log.exception("segmentation failed for %s", doc.source)
+            skipped.append(SkippedSource(doc.source, f"could not be segmented: {exc}"))
+            continue
+        if not segmented.paragraphs:
+            skipped.append(SkippedSource(doc.source, "no text paragraphs found"))
+            continue
+        documents[doc.doc_id] = {
+            "doc_id": doc.doc_id,
+            "title": document_title(doc, segmented.paragraphs),
+            "source": Path(doc.source).name if ":" not in Path(doc.source).name else doc.source,
+            "metadata": {**segmented.metadata, **doc.metadata},
+            "paragraphs": len(segmented.paragraphs),
+            "chars": len(doc.text),
+        }
+        paragraphs.extend(segmented.paragraphs)
+    if not paragraphs:
+        reasons = "; ".join(f"{s.source}: {s.reason}" for s in skipped) or "no .txt/.md/.jsonl sources"
+        raise BuildError(f"{corpus}: nothing to index ({reasons})")
+
+    searchable = [i for i, p in enumerate(paragraphs) if p.kind in SEARCHABLE_KINDS]
+    texts = [_with_title(paragraphs[i], documents) for i in searchable]
+    embedder = create_embedder(embedder_spec)
+
+    with build_lock(index_dir):
+        embed_started = time.perf_counter()
+        cache = EmbeddingCache(index_dir / "embedding_cache.sqlite")
+        try:
+            vectors, embedded = _embed_with_cache(embedder, texts, cache, show_progress)
+        finally:
+            cache.close()
+        embed_seconds = time.perf_counter() - embed_started
+        keyword_tokens = [tokenize(t) for t in texts]
+        manifest = {
+            "embedder": {"name": embedder.name, "spec": embedder_spec, "dimension": embedder.dimension},
+            "counts": {"documents": len(documents), "paragraphs": len(paragraphs), "searchable": len(searchable)},
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "corpus": str(corpus),
+            "skipped": [asdict(s) for s in skipped],
+        }
+        path = write_snapshot(index_dir, manifest=manifest, documents=documents, paragraphs=paragraphs,
+                              searchable=searchable, vectors=vectors, keyword_tokens=keyword_tokens)
+    return BuildReport(path.name, len(documents), len(paragraphs), len(searchable), embedded,
+                       len(texts) - embedded, time.perf_counter() - started, embed_seconds, skipped)
+
+
+def _with_title(paragraph: Paragraph, documents: dict[str, dict]) -> str:
+    """The text embedded and keyword-indexed: title and context situate a bare paragraph."""
+    title = documents[paragraph.doc_id]["title"]
+    return f"{title}\n{paragraph.retrieval_text}"
+
+
+def _embed_with_cache(embedder, texts: list[str], cache: EmbeddingCache,
+                      show_progress: bool) -> tuple[np.ndarray, int]:
+    keys = [cache.key(embedder.name, t) for t in texts]
+    found = cache.get_many(keys)
+    missing = [i for i, k in enumerate(keys) if k not in found]
+    fresh: dict[str, np.ndarray] = {}
+    with tqdm(total=len(missing), desc="embedding", unit="para", disable=not show_progress or not missing) as bar:
+        for start in range(0, len(missing), BATCH_SIZE):
+            batch = missing[start:start + BATCH_SIZE]
+            vectors = embedder.encode_document([texts[i] for i in batch])
+            for i, v in zip(batch, vectors):
+                fresh[keys[i]] = v
+            bar.update(len(batch))
+    if fresh:
+        cache.put_many(fresh)
+    found.update(fresh)
+    matrix = np.vstack([found[k] for k in keys]) if keys else np.zeros((0, embedder.dimension), np.float32)
+    return matrix.astype(np.float32), len(missing)

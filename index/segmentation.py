@@ -1,0 +1,384 @@
+"""Clean PDF-converted notes and cut them into citable paragraphs.
+
+The conversions this product meets break paragraphs at page boundaries,
+drop footnotes between the halves, print paragraph numbers ("20. …"), use
+several heading styles (一. / A. / 1. / (a) / markdown #) and render schedules
+as tab-separated tables.  `segment_document` turns such text into
+`Paragraph` records that keep exact offsets into the source.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from index.models import Paragraph, SourceDocument
+from index.normalization import compact, is_cjk_char
+
+# Sentence-final punctuation: a block ending in anything else continues after a page break.
+TERMINAL = tuple("。！？；;!?：:”\"’）)」』…．")
+HEADING_MAX_CHARS = 70
+
+_MD_HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
+_BOLD_LINE = re.compile(r"^\*\*(.+?)\*\*$")
+_ROMAN_CN = re.compile(r"^([一二三四五六七八九十]{1,3})[.、．]\s*(\S.*)$")
+_LATIN = re.compile(r"^([A-Z])[.．]\s+(\S.*)$")
+_ARABIC = re.compile(r"^(\d{1,3})[.．]\s*(\S.*)$")
+_PAREN = re.compile(r"^[-*]?\s*[(（]([a-z]|[ivx]{1,4})[)）]\s*(\S.*)$")
+_DASH = re.compile(r"^[-*•]\s+(\S.*)$")
+_FOOTNOTE = re.compile(r"^(?:\*\s+|[¹²³⁴⁵⁶⁷⁸⁹⁰]+\s*|<sup>\w{1,3}</sup>\s*|\^\w{1,3}\s+)\S")
+_HEADER_END = re.compile(r"^Original:\s*(\w+)", re.I)
+_MONTHS = {m: i for i, m in enumerate(
+    "january february march april may june july august september october november december".split(), 1)}
+_LANGUAGES = {"chinese": "zh", "english": "en", "french": "fr", "spanish": "es", "russian": "ru",
+              "arabic": "ar"}
+_DATE_LIKE = re.compile(r"\d{4}\s*年|\d{1,2}\s*月\s*\d{1,2}\s*日")
+_HEADING_RANK = {"roman": 10, "latin": 11, "arabic": 12, "paren": 13}
+_LEAF_RANK = 99
+
+
+@dataclass
+class _Line:
+    text: str  # without the line break
+    start: int
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.text)
+
+    @property
+    def stripped(self) -> str:
+        return self.text.strip()
+
+
+@dataclass
+class _Block:
+    lines: list[_Line]
+    joined_at: list[int] = field(default_factory=list)  # line indexes where a page break was rejoined
+
+    @property
+    def start(self) -> int:
+        return self.lines[0].start + (len(self.lines[0].text) - len(self.lines[0].text.lstrip()))
+
+    @property
+    def end(self) -> int:
+        last = self.lines[-1]
+        return last.start + len(last.text.rstrip())
+
+    @property
+    def is_table(self) -> bool:
+        return any("\t" in ln.text for ln in self.lines)
+
+    @property
+    def is_footnote(self) -> bool:
+        return bool(_FOOTNOTE.match(self.lines[0].stripped)) and not self.lines[0].stripped.startswith("**")
+
+
+@dataclass
+class _Unit:
+    kind: str
+    text: str
+    start: int
+    end: int
+    number: str | None = None
+    heading: tuple[str, int] | None = None  # (title, rank) for headings
+    context: str = ""
+
+
+@dataclass
+class SegmentedDocument:
+    metadata: dict
+    paragraphs: list[Paragraph] = field(default_factory=list)
+
+
+def clean_inline(text: str) -> str:
+    """Drop conversion markup (bold, links, HTML tags) that is not part of the note."""
+    text = re.sub(r"<sup>(\w{1,3})</sup>", r"^\1", text)
+    text = re.sub(r"</?(?:b|i|u|strong|em|br)\s*/?>", "", text)
+    text = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", text)
+    text = text.replace("**", "")
+    return re.sub(r"[ \t]+", " ", text).strip()
+
+
+def join_fragments(left: str, right: str) -> str:
+    """Join two halves of a paragraph: no space between CJK text, one between Latin words."""
+    if not left or not right:
+        return left + right
+    if is_cjk_char(left[-1]) or is_cjk_char(right[0]) or not left[-1].isalnum():
+        return left + right
+    return f"{left} {right}"
+
+
+def _split_lines(text: str) -> list[_Line]:
+    lines, pos = [], 0
+    for raw in text.splitlines(keepends=True):
+        body = raw.rstrip("\r\n")
+        lines.append(_Line(body, pos))
+        pos += len(raw)
+    return lines
+
+
+def _blocks(lines: list[_Line]) -> list[_Block]:
+    blocks, current = [], []
+    for line in lines:
+        if line.stripped:
+            current.append(line)
+        elif current:
+            blocks.append(_Block(current))
+            current = []
+    if current:
+        blocks.append(_Block(current))
+    return blocks
+
+
+def parse_header(blocks: list[_Block]) -> tuple[dict, int]:
+    """UN front header (organ, Distr., date, language, Original) -> metadata, blocks consumed."""
+    meta: dict = {}
+    flat = [(bi, ln.stripped.lstrip("#").strip()) for bi, b in enumerate(blocks[:6]) for ln in b.lines]
+    end_index = next((i for i, (_, t) in enumerate(flat) if _HEADER_END.match(t)), None)
+    if end_index is None or not any(t.startswith("Distr") for _, t in flat[:end_index]):
+        return meta, 0
+    organ = []
+    for _, text in flat[:end_index + 1]:
+        if text.startswith("Distr"):
+            meta["distribution"] = text.split(":", 1)[-1].strip()
+        elif m := re.fullmatch(r"(\d{1,2})\s+([A-Za-z]+)\s+(\d{4})", text):
+            month = _MONTHS.get(m.group(2).lower())
+            if month:
+                meta["date"] = datetime(int(m.group(3)), month, int(m.group(1))).date().isoformat()
+        elif text.lower() in _LANGUAGES:
+            meta["language"] = _LANGUAGES[text.lower()]
+        elif m := _HEADER_END.match(text):
+            meta["original_language"] = _LANGUAGES.get(m.group(1).lower(), m.group(1))
+        elif "distribution" not in meta:
+            organ.append(text)
+    if organ:
+        meta["organ"] = "".join(organ) if all(re.search(r"[\u4e00-\u9fff]", o) for o in organ) else " ".join(organ)
+    return meta, flat[end_index][0] + 1
+
+
+def _ends_open(text: str) -> bool:
+    return bool(text) and not text.rstrip().endswith(TERMINAL)
+
+
+def _is_continuation(block: _Block) -> bool:
+    first = block.lines[0].stripped
+    if block.is_table or block.is_footnote or _MD_HEADING.match(first) or _BOLD_LINE.match(first):
+        return False
+    return not any(rx.match(first) for rx in (_ROMAN_CN, _LATIN, _ARABIC, _PAREN, _DASH))
+
+
+def _rejoin_page_breaks(blocks: list[_Block]) -> list[_Block]:
+    """Merge a paragraph cut by a page break (and maybe a footnote) with its other half.
+
+    Footnotes found between the halves stay separate and follow the joined paragraph.
+    """
+    pending = list(blocks)
+    out: list[_Block] = []
+    i = 0
+    while i < len(pending):
+        block = pending[i]
+        while not (block.is_table or block.is_footnote):
+            last = block.lines[-1].stripped
+            if not _ends_open(last) or _heading_of(last) or _PAREN.match(last) or _DASH.match(last):
+                break  # headings and list items often end without punctuation
+            j = i + 1
+            while j < len(pending) and pending[j].is_footnote:
+                j += 1
+            if j >= len(pending) or not _is_continuation(pending[j]) or (
+                    len(pending[j].lines) == 1 and _heading_of(pending[j].lines[0].stripped)):
+                break
+            joined = _Block(block.lines + pending[j].lines, block.joined_at + [len(block.lines)])
+            pending = pending[:i] + [joined] + pending[i + 1:j] + pending[j + 1:]
+            block = joined
+        out.append(block)
+        i += 1
+    return out
+
+
+def _heading_of(line: str) -> tuple[str, int] | None:
+    """(title, rank) when a single line reads as a heading."""
+    if m := _MD_HEADING.match(line):
+        return clean_inline(m.group(2)), len(m.group(1))
+    bold = _BOLD_LINE.match(line)
+    text = clean_inline(bold.group(1) if bold else line)
+    if not text or len(text) > HEADING_MAX_CHARS or "。" in text or text.endswith(TERMINAL + ("，", ",", "、")):
+        return None
+    if "，" in text and not _DATE_LIKE.search(text):
+        return None
+    for style, rx in (("roman", _ROMAN_CN), ("latin", _LATIN), ("arabic", _ARABIC), ("paren", _PAREN)):
+        if rx.match(text):
+            return text, _HEADING_RANK[style]
+    if _DASH.match(text):
+        return None
+    return text, _LEAF_RANK
+
+
+def _table_units(block: _Block, context: str) -> list[_Unit]:
+    """Each schedule row becomes a unit carrying its date heading and column names."""
+    units: list[_Unit] = []
+    columns: list[str] = []
+    current_date, current_time = "", ""
+    for line in block.lines:
+        cells = [clean_inline(c) for c in line.text.split("\t")]
+        if not any(cells):
+            continue
+        if not columns and all(cells) and len(cells) >= 2:
+            columns = cells
+            continue
+        if cells[0] and not any(cells[1:]):
+            current_date, current_time = cells[0], ""
+            continue
+        if cells[0]:
+            current_time = cells[0]
+        when = " ".join(x for x in (current_date, current_time) if x)
+        rest = [c for c in cells[1:] if c]
+        labelled = []
+        for idx, value in enumerate(cells[1:], start=1):
+            if value:
+                label = columns[idx] if idx < len(columns) else ""
+                labelled.append((label, value))
+        if labelled and len(labelled) >= 2 and re.fullmatch(r"[\w()（）\s]{1,8}", labelled[0][1]):
+            text = f"{when}，{labelled[0][0]} {labelled[0][1]}：" + "；".join(v for _, v in labelled[1:])
+        else:
+            text = f"{when}：" + "；".join(rest)
+        start = line.start + (len(line.text) - len(line.text.lstrip()))
+        col_context = " / ".join(columns)
+        units.append(_Unit("table_row", text.strip("，："), start, line.start + len(line.text.rstrip()),
+                           context="\n".join(x for x in (context, col_context) if x)))
+    return units
+
+
+def _text_units(block: _Block) -> list[_Unit]:
+    """A block of text lines -> one unit per paragraph or list item.
+
+    Consecutive numbered lines are separate paragraphs (the conversion often
+    drops the blank line between them); sub-items follow an item ending in a
+    colon; halves rejoined across a page break become one unit.
+    """
+    lines = block.lines
+    joined_at = set(block.joined_at)
+    markers = sum(1 for ln in lines if any(rx.match(ln.stripped) for rx in (_ARABIC, _PAREN, _DASH)))
+    is_list = len(lines) > 1 and markers >= (len(lines) - len(joined_at)) / 2
+    units: list[_Unit] = []
+    attaching = False
+    for idx, ln in enumerate(lines):
+        text = clean_inline(ln.text)
+        start, end = ln.start + len(ln.text) - len(ln.text.lstrip()), ln.start + len(ln.text.rstrip())
+        if units and idx in joined_at:
+            units[-1].text = join_fragments(units[-1].text, text)
+            units[-1].end = end
+            continue
+        is_sub = ln.text[:1].isspace() or bool(_PAREN.match(ln.stripped) or _DASH.match(ln.stripped))
+        if units and (not is_list or (is_sub and (attaching or units[-1].text.endswith(("：", ":"))))):
+            units[-1].text += "\n" + text
+            units[-1].end = end
+            attaching = is_list
+            continue
+        attaching = False
+        units.append(_Unit("list_item" if is_list else "lines", text, start, end))
+    if len(units) == 1 and (len(lines) == 1 or joined_at == set(range(1, len(lines)))):
+        units[0].kind = "paragraph"
+    for unit in units:
+        first_line = unit.text.split("\n", 1)[0]
+        if unit.kind == "list_item" and _ARABIC.match(first_line) and (
+                len(first_line) >= 50 or "。" in first_line[:-1]):
+            unit.kind = "paragraph"  # a printed, numbered paragraph rather than an agenda item
+    return units
+
+
+def segment_document(doc: SourceDocument) -> SegmentedDocument:
+    blocks = _blocks(_split_lines(doc.text))
+    header, consumed = parse_header(blocks)
+    blocks = _rejoin_page_breaks(blocks[consumed:])
+
+    units: list[_Unit] = []
+    seen_structure = False
+    for block in blocks:
+        first = block.lines[0].stripped
+        if block.is_table:
+            units.extend(_table_units(block, ""))
+            seen_structure = True
+        elif block.is_footnote:
+            units.append(_Unit("footnote", clean_inline(" ".join(ln.stripped for ln in block.lines)),
+                               block.start, block.end))
+        elif len(block.lines) == 1 and (heading := _heading_of(first)):
+            is_date_line = _DATE_LIKE.search(first) and heading[1] == _LEAF_RANK
+            if not seen_structure and is_date_line:
+                units.append(_Unit("front_matter", clean_inline(first), block.start, block.end))
+            else:
+                units.append(_Unit("heading", heading[0], block.start, block.end, heading=heading))
+                seen_structure = seen_structure or heading[1] != _LEAF_RANK
+        else:
+            produced = _text_units(block)
+            lead = units[-1] if units else None
+            if (lead and lead.kind == "paragraph" and lead.text.endswith(("：", ":"))
+                    and all(u.kind == "list_item" and (_PAREN.match(u.text) or _DASH.match(u.text)) for u in produced)
+                    and sum(len(u.text) for u in produced) <= 300):
+                # a short enumeration belongs to the paragraph that introduces it
+                lead.text += "\n" + "\n".join(u.text for u in produced)
+                lead.end = produced[-1].end
+                continue
+            for u in produced:
+                if u.kind == "lines" and not seen_structure:
+                    u.kind = "front_matter"
+                elif u.kind == "lines":
+                    u.kind = "paragraph"
+            units.extend(produced)
+            seen_structure = seen_structure or any(u.kind != "front_matter" for u in produced)
+
+    return SegmentedDocument(header, _assign_structure(doc, units))
+
+
+def _assign_structure(doc: SourceDocument, units: list[_Unit]) -> list[Paragraph]:
+    """Section paths, printed paragraph numbers, list lead-ins and stable ids."""
+    stack: list[tuple[str, int]] = []
+    paragraphs: list[Paragraph] = []
+    last_number: str | None = None
+    lead_in = ""
+    id_counts: dict[str, int] = {}
+    for unit in sorted(units, key=lambda u: u.start):
+        if unit.kind == "heading":
+            title, rank = unit.heading
+            if rank == _LEAF_RANK and not any(0 < r < _LEAF_RANK for _, r in stack):
+                rank = 0  # a plain heading before any numbered or markdown structure is a root
+            while stack and stack[-1][1] >= rank:
+                stack.pop()
+            stack.append((title, rank))
+            last_number, lead_in = None, ""
+        section = " > ".join(t for t, _ in stack) or None
+        number = None
+        text = unit.text
+        context = unit.context
+        if unit.kind == "paragraph" and (m := _ARABIC.match(text)) and not unit.heading:
+            number = m.group(1)
+            last_number = number
+            lead_in = text if text.endswith(("：", ":")) else ""
+        elif unit.kind in ("paragraph", "list_item") and (m := _PAREN.match(text)) and last_number and lead_in:
+            number = f"{last_number}({m.group(1)})"
+            unit.kind = "list_item"
+            context = _last_sentence(lead_in)
+        elif unit.kind == "paragraph":
+            lead_in = text if text.endswith(("：", ":")) else ""
+        if unit.kind == "heading":
+            context = " > ".join(t for t, _ in stack[:-1])
+        elif section and unit.kind != "table_row":
+            context = "\n".join(x for x in (section, context) if x)
+        elif unit.kind == "table_row":
+            context = "\n".join(x for x in (section, context) if x)
+        key = hashlib.sha1(f"{doc.doc_id}\x1f{unit.kind}\x1f{compact(text)}".encode()).hexdigest()[:12]
+        occurrence = id_counts.get(key, 0)
+        id_counts[key] = occurrence + 1
+        paragraph_id = f"p{key}" if occurrence == 0 else f"p{key}-{occurrence + 1}"
+        paragraphs.append(Paragraph(
+            paragraph_id=paragraph_id, doc_id=doc.doc_id, ordinal=len(paragraphs), kind=unit.kind,
+            text=text, start=unit.start, end=unit.end, paragraph_number=number, section=section,
+            context=context,
+        ))
+    return paragraphs
+
+
+def _last_sentence(text: str) -> str:
+    parts = [p for p in re.split(r"(?<=[。！？])", text) if p.strip()]
+    return parts[-1].strip() if parts else text

@@ -1,0 +1,221 @@
+"""Index snapshots on disk: write atomically, load with verification.
+
+Layout of an index folder:
+    CURRENT                 name of the snapshot in service (replaced atomically)
+    snapshots/<name>/       manifest.json, documents.json, paragraphs.jsonl,
+                            dense.faiss, keyword/ (bm25s), keyword_df.json
+    embedding_cache.sqlite  vectors by content hash, shared across builds
+A build writes into snapshots/.tmp-*, renames it into place, then swaps
+CURRENT; a crash at any point leaves the previous snapshot serving.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import bm25s
+import faiss
+import numpy as np
+
+from index.models import Paragraph
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+CURRENT = "CURRENT"
+KEEP_SNAPSHOTS = 2
+
+
+class SnapshotError(RuntimeError):
+    """A snapshot that is missing, damaged or built for another embedder."""
+
+
+@dataclass
+class Snapshot:
+    path: Path
+    manifest: dict
+    documents: dict[str, dict]
+    paragraphs: list[Paragraph]
+    searchable: np.ndarray  # row in dense/keyword index -> position in `paragraphs`
+    dense: faiss.Index
+    keyword: bm25s.BM25
+    keyword_df: dict[str, int]
+
+    @property
+    def embedder_name(self) -> str:
+        return self.manifest["embedder"]["name"]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync_tree(folder: Path) -> None:
+    for file in folder.rglob("*"):
+        if file.is_file():
+            with file.open("rb") as fh:
+                os.fsync(fh.fileno())
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def build_lock(index_dir: Path) -> Iterator[None]:
+    """Serialise writers of one index folder (concurrent builds would race on CURRENT)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with (index_dir / ".lock").open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def write_snapshot(index_dir: Path, *, manifest: dict, documents: dict[str, dict],
+                   paragraphs: list[Paragraph], searchable: list[int], vectors: np.ndarray,
+                   keyword_tokens: list[list[str]]) -> Path:
+    snapshots = index_dir / "snapshots"
+    snapshots.mkdir(parents=True, exist_ok=True)
+    tmp = snapshots / f".tmp-{uuid.uuid4().hex}"
+    tmp.mkdir()
+    try:
+        (tmp / "documents.json").write_text(json.dumps(documents, ensure_ascii=False), encoding="utf-8")
+        with (tmp / "paragraphs.jsonl").open("w", encoding="utf-8") as fh:
+            for p in paragraphs:
+                fh.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
+        np.save(tmp / "searchable.npy", np.asarray(searchable, dtype=np.int64))
+        dense = faiss.IndexFlatIP(vectors.shape[1])
+        if len(vectors):
+            dense.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        faiss.write_index(dense, str(tmp / "dense.faiss"))
+        keyword = bm25s.BM25()
+        keyword.index([t or ["\x00"] for t in keyword_tokens] or [["\x00"]], show_progress=False)
+        keyword.save(str(tmp / "keyword"))
+        df: dict[str, int] = {}
+        for tokens in keyword_tokens:
+            for t in set(tokens):
+                df[t] = df.get(t, 0) + 1
+        (tmp / "keyword_df.json").write_text(json.dumps(df, ensure_ascii=False), encoding="utf-8")
+        files = {str(f.relative_to(tmp)): _sha256(f) for f in sorted(tmp.rglob("*")) if f.is_file()}
+        manifest = {**manifest, "format": FORMAT_VERSION, "files": files}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+        _fsync_tree(tmp)
+        final = snapshots / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    pointer = index_dir / f".{CURRENT}.tmp"
+    pointer.write_text(final.name, encoding="utf-8")
+    with pointer.open("rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(pointer, index_dir / CURRENT)
+    _prune(snapshots, keep=final.name)
+    return final
+
+
+def _prune(snapshots: Path, keep: str) -> None:
+    """Keep the new snapshot and the one before it; drop older ones and crashed temp dirs."""
+    done = sorted((p for p in snapshots.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                  key=lambda p: p.name)
+    for old in [p for p in done if p.name != keep][:-(KEEP_SNAPSHOTS - 1) or None]:
+        shutil.rmtree(old, ignore_errors=True)
+    for tmp in snapshots.glob(".tmp-*"):
+        if time.time() - tmp.stat().st_mtime > 3600:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def current_snapshot_path(index_dir: Path) -> Path | None:
+    pointer = index_dir / CURRENT
+    if not pointer.exists():
+        return None
+    name = pointer.read_text(encoding="utf-8").strip()
+    return index_dir / "snapshots" / name
+
+
+def has_snapshot(index_dir: Path) -> bool:
+    path = current_snapshot_path(Path(index_dir))
+    return path is not None and (path / MANIFEST).exists()
+
+
+def load_snapshot(index_dir: str | Path, expected_embedder: str | None = None) -> Snapshot:
+    index_dir = Path(index_dir)
+    path = current_snapshot_path(index_dir)
+    if path is None:
+        raise SnapshotError(f"{index_dir}: no index snapshot here (run `notesqa index build` first)")
+    manifest_path = path / MANIFEST
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SnapshotError(f"{manifest_path}: unreadable manifest ({exc})") from exc
+    if manifest.get("format") != FORMAT_VERSION:
+        raise SnapshotError(f"{manifest_path}: snapshot format {manifest.get('format')} is not {FORMAT_VERSION}")
+    if expected_embedder and manifest["embedder"]["name"] != expected_embedder:
+        raise SnapshotError(
+            f"{path}: built with embedder {manifest['embedder']['name']!r}, but this service uses "
+            f"{expected_embedder!r}; rebuild the index with the configured embedder")
+    for rel, checksum in manifest["files"].items():
+        file = path / rel
+        if not file.exists():
+            raise SnapshotError(f"{file}: missing from snapshot")
+        if _sha256(file) != checksum:
+            raise SnapshotError(f"{file}: checksum mismatch, the snapshot is damaged")
+    try:
+        documents = json.loads((path / "documents.json").read_text(encoding="utf-8"))
+        with (path / "paragraphs.jsonl").open(encoding="utf-8") as fh:
+            paragraphs = [Paragraph.from_dict(json.loads(line)) for line in fh]
+        searchable = np.load(path / "searchable.npy")
+        dense = faiss.read_index(str(path / "dense.faiss"))
+        keyword = bm25s.BM25.load(str(path / "keyword"))
+        keyword_df = json.loads((path / "keyword_df.json").read_text(encoding="utf-8"))
+    except Exception as exc:  # any parse failure means the snapshot cannot serve
+        raise SnapshotError(f"{path}: cannot load snapshot ({exc})") from exc
+    if dense.d != manifest["embedder"]["dimension"] or dense.ntotal != len(searchable):
+        raise SnapshotError(f"{path}: dense index does not match the manifest")
+    return Snapshot(path, manifest, documents, paragraphs, searchable, dense, keyword, keyword_df)
+
+
+class EmbeddingCache:
+    """Vectors keyed by (embedder, text) hash, so rebuilds embed only changed paragraphs."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, timeout=30)
+        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB)")
+
+    @staticmethod
+    def key(embedder_name: str, text: str) -> str:
+        return hashlib.sha256(f"{embedder_name}\x1f{text}".encode()).hexdigest()
+
+    def get_many(self, keys: list[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            rows = self._db.execute(
+                f"SELECT key, vector FROM vectors WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+            found.update((k, np.frombuffer(v, dtype=np.float32)) for k, v in rows)
+        return found
+
+    def put_many(self, items: dict[str, np.ndarray]) -> None:
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)",
+                                 [(k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in items.items()])
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,105 @@
+"""Keyword-side tokenisation: jieba with a domain dictionary.
+
+Document symbols (CAC/COSP/WG.2/2018/5), resolution numbers (第 7/1 号决议)
+and URLs are cut out before jieba sees them, so they stay whole tokens.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import jieba
+
+from index.normalization import normalize
+
+DOMAIN_DICTIONARY = Path(__file__).parent / "resources" / "domain_terms.txt"
+
+# Applied to normalised (lower-case, CJK-space-free) text.
+DOCUMENT_SYMBOL = re.compile(r"[a-z]{2,}(?:/[a-z0-9.\-]+)+")
+RESOLUTION_NUMBER = re.compile(r"第?(\d{1,2}/\d{1,2})号?(?:决议|决定)?")
+URL = re.compile(r"(?:https?://|www\.)[a-z0-9./_\-?=&%#]+")
+DATE = re.compile(r"(?:\d{4}年)?\d{1,2}月\d{1,2}日|\d{4}年\d{1,2}月|\d{4}年")
+_PROTECTED = re.compile(
+    "|".join(f"(?P<{name}>{rx.pattern})" for name, rx in
+             (("url", URL), ("symbol", DOCUMENT_SYMBOL), ("resolution", RESOLUTION_NUMBER), ("date", DATE)))
+)
+_WORD = re.compile(r"[\w.\-]+")
+
+STOPWORDS = frozenset(
+    """的 了 是 在 和 与 及 或 对 于 为 以 将 其 该 这 那 此 有 也 就 都 而 并 由 从 向 被 把 给 上 下 中 内 等 之
+    个 项 次 么 吗 呢 吧 啊 呀 哪 哪些 哪个 哪里 哪儿 哪次 哪位 哪一 哪天 什么 怎么 怎样 如何 为什么 为何 多少 几 几个
+    谁 何时 何地 什么时候 是否 是不是 请问 请 告诉 我 我们 你 你们 一下 一 吗 呢 啥 咋 多久 多长 """
+    .split()
+) | frozenset(
+    """a an the of to in on at for by with from and or is are was were be been what which who whom when where why how
+    many much does do did that this these those it its as about into under than then there their please tell me""".split()
+)
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def _jieba() -> jieba.Tokenizer:
+    jieba.setLogLevel(logging.WARNING)
+    tokenizer = jieba.Tokenizer()
+    tokenizer.initialize()
+    tokenizer.load_userdict(str(DOMAIN_DICTIONARY))
+    return tokenizer
+
+
+def protected_terms(text: str) -> list[str]:
+    """Exact-lookup terms (symbols, resolution numbers, URLs, dates) in normalised form."""
+    terms = []
+    for m in _PROTECTED.finditer(normalize(text)):
+        whole = m.group(0).rstrip(".")
+        terms.append(_resolution_core(whole) if m.lastgroup == "resolution" else whole)
+    return terms
+
+
+def _date_parts(date: str) -> list[str]:
+    parts = re.findall(r"\d{4}年|\d{1,2}月\d{1,2}日|\d{1,2}月", date)
+    tail = [date[date.index("年") + 1:]] if "年" in date and date.endswith("日") else []
+    return list(dict.fromkeys(parts + tail))
+
+
+def _resolution_core(token: str) -> str:
+    m = RESOLUTION_NUMBER.fullmatch(token)
+    return m.group(1) if m else token
+
+
+def tokenize(text: str, *, for_search: bool = True) -> list[str]:
+    """Tokens for BM25: normalised, stop words and punctuation removed."""
+    norm = normalize(text)
+    tokens: list[str] = []
+    pos = 0
+    for m in _PROTECTED.finditer(norm):
+        tokens.extend(_cut(norm[pos:m.start()], for_search))
+        whole = m.group(0).rstrip(".")
+        tokens.append(whole)
+        if m.lastgroup == "resolution":
+            core = _resolution_core(m.group(0))
+            if core != whole:
+                tokens.append(core)
+        elif m.lastgroup == "date":  # "2018年6月6日" also matches a question about "6月6日"
+            tokens.extend(t for t in _date_parts(whole) if t != whole)
+        pos = m.end()
+    tokens.extend(_cut(norm[pos:], for_search))
+    return tokens
+
+
+def _cut(text: str, for_search: bool) -> list[str]:
+    if not text.strip():
+        return []
+    tk = _jieba()
+    pieces = tk.cut_for_search(text) if for_search else tk.cut(text)
+    return [p for p in (w.strip() for w in pieces) if p and p not in STOPWORDS and _WORD.search(p)]
+
+
+def content_terms(text: str) -> list[str]:
+    """Distinct precise-mode tokens of a question, in order: the terms an answer must cover."""
+    seen: dict[str, None] = {}
+    for t in tokenize(text, for_search=False):
+        seen.setdefault(t, None)
+    return list(seen)

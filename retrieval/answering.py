@@ -1,0 +1,233 @@
+"""Extractive answer composition: the sentences that answer, the fact, the citations.
+
+No language model runs offline, so the answer is built from the source:
+the sentence(s) in the top paragraphs that best cover the question, headed by
+the direct fact (date, number, symbol, place) where one can be isolated, each
+claim marked [n] against the citation list.  Weak evidence means abstaining.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from index.embedders import Embedder
+from index.normalization import compact, mostly_latin, normalize
+from index.tokenization import content_terms, protected_terms
+from retrieval.search import SearchHit
+
+ABSTAIN_MESSAGE = "资料中没有找到相关内容。"
+ABSTAIN_MESSAGE_EN = "The notes do not contain an answer to this question."
+
+_SENTENCE_END = re.compile(r"(?<=[。！？；!?])|\n")
+_CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
+_QUESTION_CHARS = set("的了是在吗呢吧么什哪谁几多少怎如何为请问和与及或有个次")
+
+_DATE = (r"(?:\d{4}\s*年\s*)?(?:\d{1,2}\s*月\s*)?\d{1,2}\s*日(?:\s*(?:至|和|到|-)\s*(?:\d{4}\s*年\s*)?"
+         r"(?:\d{1,2}\s*月\s*)?\d{1,2}\s*日)?|\d{4}\s*年\s*\d{1,2}\s*月|\d{4}\s*年")
+_TIME = r"(?:上午|下午|中午|晚上)\s*\d{1,2}\s*时(?:\s*\d{1,2}\s*分)?(?:\s*至\s*(?:上午|下午)?\s*\d{1,2}\s*时(?:\s*\d{1,2}\s*分)?)?"
+_CN_NUM = r"[一二两三四五六七八九十百千]+"
+_NUMBER = (rf"(?:\d[\d,.]*\s*(?:多|余)?\s*(?:个|名|次|项|国|家|场|届|人|份|年|天|分钟|%|％)?"
+           rf"(?:\s*[\u4e00-\u9fff]{{0,6}}?(?:国家|缔约国|法域|案例|案件|专家|成员国|组织|联络点))?|"
+           rf"第?{_CN_NUM}(?:个|名|次|项|场|届|条|章)(?:会议)?)")
+_SYMBOL = r"[A-Z]{2,}(?:/[A-Z0-9.\-]+)+"
+_RESOLUTION = r"第\s*\d{1,2}/\d{1,2}\s*号(?:决议|决定)"
+_PLACE = r"(?<=在)[\u4e00-\u9fff]{2,12}?(?=举行|召开|举办|主办|开幕|设立)"
+
+# question type -> (patterns in the question, pattern of the fact in the evidence)
+_QUESTION_TYPES: list[tuple[str, re.Pattern, re.Pattern]] = [
+    ("resolution", re.compile(r"哪(?:一)?(?:项|个|份|号)?决议|第几号|几号决议|which resolution|resolution number", re.I),
+     re.compile(_RESOLUTION)),
+    ("symbol", re.compile(r"文号|文件号|编号|文件标号|哪份文件|哪个文件|symbol|document number|which document", re.I),
+     re.compile(_SYMBOL)),
+    ("time", re.compile(r"几点|什么时间段|时段|几时|what time", re.I), re.compile(_TIME)),
+    ("date", re.compile(r"何时|什么时候|哪天|哪一天|几号|几月|哪年|哪一年|日期|哪几天|时间|when|what date|which day|"
+                        r"what year|which year", re.I), re.compile(_DATE)),
+    ("number", re.compile(r"多少|几个|几名|几次|几项|几场|几届|几家|几位|数量|how many|how much|number of", re.I),
+     re.compile(_NUMBER)),
+    ("place", re.compile(r"哪里|在哪|何地|地点|哪个城市|哪座城市|where|which city", re.I), re.compile(_PLACE)),
+]
+
+
+@dataclass(frozen=True)
+class AnswerSettings:
+    max_sentences: int = 2
+    second_sentence_ratio: float = 0.82  # a second claim must score this close to the best
+    abstain_below: float = 0.42  # confidence under which the service abstains
+    dense_sentence_rerank: bool = True  # embed candidate sentences for cross-lingual questions
+
+
+@dataclass
+class Sentence:
+    hit_index: int
+    text: str
+    start: int  # offset inside the paragraph text
+    score: float = 0.0
+    coverage: float = 0.0
+
+
+@dataclass
+class Claim:
+    hit: SearchHit
+    quote: str
+    marker: int
+
+
+@dataclass
+class ComposedAnswer:
+    answer: str
+    abstained: bool
+    claims: list[Claim] = field(default_factory=list)
+    confidence: float = 0.0
+    question_type: str | None = None
+
+
+def question_type(question: str) -> str | None:
+    for name, pattern, _ in _QUESTION_TYPES:
+        if pattern.search(question):
+            return name
+    return None
+
+
+def split_sentences(text: str) -> list[tuple[int, str]]:
+    out, pos = [], 0
+    for piece in _SENTENCE_END.split(text):
+        if piece is None:
+            continue
+        stripped = piece.strip()
+        if len(compact(stripped)) >= 2:
+            out.append((text.find(stripped, pos), stripped))
+        pos += len(piece)
+    return out or [(0, text)]
+
+
+def _bigrams(text: str) -> list[str]:
+    grams = []
+    for run in _CJK_RUN.findall(normalize(text)):
+        grams.extend(run[i:i + 2] for i in range(len(run) - 1))
+    return [g for g in grams if not (g[0] in _QUESTION_CHARS and g[1] in _QUESTION_CHARS)]
+
+
+class AnswerComposer:
+    def __init__(self, keyword_df: dict[str, int], documents: int, embedder: Embedder | None = None,
+                 settings: AnswerSettings | None = None) -> None:
+        self._df = keyword_df
+        self._n = max(documents, 1)
+        self.embedder = embedder
+        self.settings = settings or AnswerSettings()
+
+    def _idf(self, term: str) -> float:
+        return math.log(1 + self._n / (1 + self._df.get(term, 0)))
+
+    def coverage(self, question: str, text: str) -> float:
+        """IDF-weighted share of the question's terms and character bigrams found in `text`."""
+        target = compact(text)
+        terms = [t for t in content_terms(question) if len(t) > 1 or not t.isascii()]
+        weights = [self._idf(t) for t in terms]
+        term_cov = (sum(w for t, w in zip(terms, weights) if compact(t) in target) / sum(weights)) if terms else 0.0
+        grams = _bigrams(question)
+        gram_cov = (sum(1 for g in grams if g in target) / len(grams)) if grams else term_cov
+        return 0.5 * term_cov + 0.5 * gram_cov
+
+    def compose(self, question: str, hits: list[SearchHit], query_vector: np.ndarray | None = None) -> ComposedAnswer:
+        cfg = self.settings
+        english = mostly_latin(question)
+        qtype = question_type(question)
+        if not hits:
+            return ComposedAnswer(ABSTAIN_MESSAGE_EN if english else ABSTAIN_MESSAGE, True, question_type=qtype)
+        pool = hits[:4]
+        sentences: list[Sentence] = []
+        for hi, hit in enumerate(pool):
+            context = hit.paragraph.context
+            for start, text in split_sentences(hit.paragraph.text):
+                s = Sentence(hi, text, start)
+                s.coverage = self.coverage(question, text)
+                # the paragraph's own rank and its coverage with context both vouch for the sentence
+                para_cov = self.coverage(question, f"{context}\n{hit.paragraph.text}")
+                s.score = 0.55 * s.coverage + 0.25 * para_cov + 0.2 * hit.score / max(pool[0].score, 1e-6)
+                if qtype and self._fact_in(qtype, text, question):
+                    s.score += 0.12
+                sentences.append(s)
+        if self.embedder is not None and query_vector is not None and (english or cfg.dense_sentence_rerank):
+            self._dense_rerank(sentences, query_vector, english)
+        sentences.sort(key=lambda s: -s.score)
+        best = sentences[0]
+        confidence = self._confidence(question, qtype, best, pool, english)
+        if confidence < cfg.abstain_below:
+            return ComposedAnswer(ABSTAIN_MESSAGE_EN if english else ABSTAIN_MESSAGE, True,
+                                  confidence=confidence, question_type=qtype)
+        chosen = [best]
+        for s in sentences[1:]:
+            if len(chosen) >= cfg.max_sentences or s.score < cfg.second_sentence_ratio * best.score:
+                break
+            if any(s.hit_index == c.hit_index and s.text == c.text for c in chosen):
+                continue
+            if compact(s.text) in compact(best.text) or compact(best.text) in compact(s.text):
+                continue
+            chosen.append(s)
+        claims: list[Claim] = []
+        marker_of: dict[int, int] = {}
+        for s in chosen:
+            if s.hit_index not in marker_of:
+                marker_of[s.hit_index] = len(marker_of) + 1
+                claims.append(Claim(pool[s.hit_index], s.text, marker_of[s.hit_index]))
+            else:
+                claim = claims[marker_of[s.hit_index] - 1]
+                claim.quote = f"{claim.quote}{s.text}"
+        fact = self.extract_fact(qtype, best.text, question) if qtype else None
+        parts = [f"{s.text}[{marker_of[s.hit_index]}]" for s in chosen]
+        answer = "".join(parts)
+        if fact and compact(fact) != compact(best.text):
+            answer = f"{fact}。{answer}" if not english else f"{fact}. {answer}"
+        return ComposedAnswer(answer, False, claims, confidence, qtype)
+
+    def _dense_rerank(self, sentences: list[Sentence], query_vector: np.ndarray, english: bool) -> None:
+        """Blend in sentence-level cosine; for English questions it replaces the lexical overlap."""
+        ranked = sorted(range(len(sentences)), key=lambda i: -sentences[i].score)[:8 if not english else 16]
+        vectors = self.embedder.encode_document([sentences[i].text for i in ranked])
+        cosines = vectors @ query_vector
+        top = float(cosines.max()) if len(cosines) else 0.0
+        for i, c in zip(ranked, cosines):
+            closeness = max(0.0, 1 - (top - float(c)) * 10)  # 1 for the best, 0 when 0.1 below it
+            sentences[i].score += (0.6 if english else 0.15) * closeness
+
+    def _confidence(self, question: str, qtype: str | None, best: Sentence, pool: list[SearchHit],
+                    english: bool) -> float:
+        hit = pool[best.hit_index]
+        text = f"{hit.paragraph.context}\n{hit.paragraph.text}"
+        lexical = self.coverage(question, text)
+        dense = max(0.0, min(1.0, (hit.dense - 0.78) / 0.12))  # e5 cosines cluster in 0.75-0.92
+        exact = protected_terms(question)
+        if exact and all(compact(t) in compact(text) for t in exact):
+            lexical = max(lexical, 0.8)
+        confidence = 0.35 * dense + 0.65 * lexical if not english else dense
+        if qtype in ("date", "number", "time", "symbol", "resolution") and not any(
+                self._fact_in(qtype, s, question) for _, s in split_sentences(hit.paragraph.text)):
+            confidence *= 0.6  # the question asks for a fact this paragraph does not hold
+        return confidence
+
+    def _fact_in(self, qtype: str, text: str, question: str) -> bool:
+        return self.extract_fact(qtype, text, question) is not None
+
+    @staticmethod
+    def extract_fact(qtype: str, sentence: str, question: str) -> str | None:
+        """The fact of the asked type nearest to the words the sentence shares with the question."""
+        pattern = next((p for name, _, p in _QUESTION_TYPES if name == qtype), None)
+        if pattern is None:
+            return None
+        qnorm = compact(question)
+        body = re.sub(r"^\d{1,3}\.\s*", lambda m: " " * len(m.group(0)), sentence)  # printed paragraph number
+        candidates = [m for m in pattern.finditer(body)
+                      if compact(m.group(0)) and compact(m.group(0)) not in qnorm]
+        if qtype == "number":  # a count with its unit beats a bare figure
+            candidates = [m for m in candidates if not re.fullmatch(r"[\d,.\s]+", m.group(0))] or candidates
+        if not candidates:
+            return None
+        anchors = [m.start() for t in content_terms(question) if len(t) > 1
+                   for m in re.finditer(re.escape(t), body)]
+        if not anchors:
+            return candidates[0].group(0).strip()
+        best = min(candidates, key=lambda m: min(abs(m.start() - a) for a in anchors))
+        return best.group(0).strip()

@@ -1,0 +1,89 @@
+"""NotesQA: the facade over one index snapshot (search, ask, browse documents)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from index.embedders import DEFAULT_EMBEDDER, Embedder, create_embedder
+from index.models import Paragraph
+from index.snapshot import Snapshot, load_snapshot
+from retrieval.answering import AnswerComposer, AnswerSettings
+from retrieval.search import HybridSearcher, SearchHit, SearchSettings
+
+
+@dataclass
+class Citation:
+    marker: int
+    doc_id: str
+    title: str
+    paragraph_id: str
+    paragraph_number: str | None
+    section: str | None
+    text: str
+    quote: str
+    start: int
+    end: int
+    score: float
+
+
+@dataclass
+class Answer:
+    question: str
+    answer: str
+    abstained: bool
+    citations: list[Citation] = field(default_factory=list)
+    confidence: float = 0.0
+    hits: list[SearchHit] = field(default_factory=list)  # the ranking the answer was drawn from
+
+    def to_dict(self) -> dict:
+        return {"answer": self.answer, "abstained": self.abstained,
+                "citations": [asdict(c) for c in self.citations]}
+
+
+class NotesQA:
+    def __init__(self, snapshot: Snapshot, embedder: Embedder, search_settings: SearchSettings | None = None,
+                 answer_settings: AnswerSettings | None = None) -> None:
+        self.snapshot = snapshot
+        self.embedder = embedder
+        self.searcher = HybridSearcher(snapshot, embedder, search_settings)
+        self.composer = AnswerComposer(snapshot.keyword_df, len(snapshot.searchable), embedder, answer_settings)
+        self._by_id = {(p.doc_id, p.paragraph_id): p for p in snapshot.paragraphs}
+
+    @classmethod
+    def load(cls, index_dir: str | Path, embedder_spec: str = DEFAULT_EMBEDDER, **settings) -> "NotesQA":
+        embedder = create_embedder(embedder_spec)
+        return cls(load_snapshot(index_dir, expected_embedder=embedder.name), embedder, **settings)
+
+    def title(self, doc_id: str) -> str:
+        return self.snapshot.documents[doc_id]["title"]
+
+    def search(self, query: str, top_k: int = 10, mode: str = "hybrid") -> list[SearchHit]:
+        if not query.strip():
+            raise ValueError("query is empty")
+        return self.searcher.search(query, top_k, mode=mode)
+
+    def ask(self, question: str, top_k: int = 5) -> Answer:
+        if not question.strip():
+            raise ValueError("question is empty")
+        query_vector = self.embedder.encode_query([question])[0]
+        hits = self.searcher.search(question, max(top_k, 5), query_vector=query_vector)
+        composed = self.composer.compose(question, hits, query_vector)
+        citations = [
+            Citation(marker=c.marker, doc_id=c.hit.paragraph.doc_id, title=self.title(c.hit.paragraph.doc_id),
+                     paragraph_id=c.hit.paragraph.paragraph_id, paragraph_number=c.hit.paragraph.paragraph_number,
+                     section=c.hit.paragraph.section, text=c.hit.paragraph.text, quote=c.quote,
+                     start=c.hit.paragraph.start, end=c.hit.paragraph.end, score=round(c.hit.score, 4))
+            for c in composed.claims
+        ]
+        return Answer(question, composed.answer, composed.abstained, citations, composed.confidence, hits[:top_k])
+
+    def documents(self) -> list[dict]:
+        return list(self.snapshot.documents.values())
+
+    def document_paragraphs(self, doc_id: str) -> list[Paragraph]:
+        if doc_id not in self.snapshot.documents:
+            raise KeyError(doc_id)
+        return [p for p in self.snapshot.paragraphs if p.doc_id == doc_id]
+
+    def paragraph(self, doc_id: str, paragraph_id: str) -> Paragraph:
+        return self._by_id[(doc_id, paragraph_id)]

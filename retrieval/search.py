@@ -1,0 +1,102 @@
+"""Hybrid search: dense (FAISS) and keyword (BM25) results fused into one ranking."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from index.embedders import Embedder
+from index.models import Paragraph
+from index.normalization import compact
+from index.snapshot import Snapshot
+from index.tokenization import protected_terms, tokenize
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    dense_weight: float = 0.55  # share of the fused score from the dense side
+    candidates: int = 60  # taken from each side before fusion
+    exact_bonus: float = 0.35  # per exact document symbol / resolution number matched
+    near_duplicate: float = 0.9  # character-trigram Jaccard above which two paragraphs collapse
+
+
+@dataclass
+class SearchHit:
+    paragraph: Paragraph
+    score: float  # fused, in [0, 1 + bonuses]
+    dense: float  # cosine similarity
+    keyword: float  # raw BM25
+
+
+def _minmax(values: np.ndarray) -> np.ndarray:
+    if values.size == 0:
+        return values
+    low, high = float(values.min()), float(values.max())
+    if high - low < 1e-9:
+        return np.ones_like(values) if high > 0 else np.zeros_like(values)
+    return (values - low) / (high - low)
+
+
+def _trigrams(text: str) -> set[str]:
+    t = compact(text)
+    return {t[i:i + 3] for i in range(max(len(t) - 2, 1))}
+
+
+class HybridSearcher:
+    def __init__(self, snapshot: Snapshot, embedder: Embedder, settings: SearchSettings | None = None) -> None:
+        self.snapshot = snapshot
+        self.embedder = embedder
+        self.settings = settings or SearchSettings()
+        self._compact = [compact(snapshot.paragraphs[i].text) for i in snapshot.searchable]
+
+    def search(self, query: str, top_k: int = 10, *, query_vector: np.ndarray | None = None,
+               mode: str = "hybrid") -> list[SearchHit]:
+        """mode: "hybrid" (default), "dense" or "keyword" (the latter two for baselines)."""
+        snap, cfg = self.snapshot, self.settings
+        n = len(snap.searchable)
+        if n == 0:
+            return []
+        depth = min(n, max(cfg.candidates, top_k * 4))
+        dense_scores: dict[int, float] = {}
+        if mode in ("hybrid", "dense"):
+            if query_vector is None:
+                query_vector = self.embedder.encode_query([query])[0]
+            scores, rows = snap.dense.search(query_vector.reshape(1, -1).astype(np.float32), depth)
+            dense_scores = {int(r): float(s) for r, s in zip(rows[0], scores[0]) if r >= 0}
+        keyword_all = np.zeros(n, dtype=np.float32)
+        if mode in ("hybrid", "keyword"):
+            tokens = tokenize(query)
+            if tokens:
+                keyword_all = np.asarray(snap.keyword.get_scores(tokens), dtype=np.float32)
+        keyword_top = [int(r) for r in np.argsort(-keyword_all)[:depth] if keyword_all[r] > 0]
+        rows = list(dict.fromkeys(list(dense_scores) + keyword_top))
+        if not rows:
+            return []
+        if mode in ("hybrid", "dense"):
+            missing = [r for r in rows if r not in dense_scores]
+            if missing:  # keyword-only candidates still get their exact cosine
+                vectors = np.vstack([snap.dense.reconstruct(r) for r in missing])
+                for r, s in zip(missing, vectors @ query_vector):
+                    dense_scores[r] = float(s)
+        dense = np.array([dense_scores.get(r, 0.0) for r in rows], dtype=np.float32)
+        keyword = keyword_all[rows]
+        weight = {"hybrid": cfg.dense_weight, "dense": 1.0, "keyword": 0.0}[mode]
+        fused = weight * _minmax(dense) + (1 - weight) * _minmax(keyword)
+        exact = [compact(t) for t in protected_terms(query)] if mode == "hybrid" else []
+        if exact:
+            fused += cfg.exact_bonus * np.array(
+                [sum(t in self._compact[r] for t in exact) for r in rows], dtype=np.float32)
+        order = np.argsort(-fused)
+        hits: list[SearchHit] = []
+        kept_grams: list[set[str]] = []
+        for i in order:
+            row = rows[i]
+            grams = _trigrams(self._compact[row])
+            if any(len(grams & g) / max(len(grams | g), 1) >= cfg.near_duplicate for g in kept_grams):
+                continue  # the same text (e.g. a document list repeated per agenda item) once is enough
+            kept_grams.append(grams)
+            paragraph = snap.paragraphs[int(snap.searchable[row])]
+            hits.append(SearchHit(paragraph, float(fused[i]), float(dense[i]), float(keyword[i])))
+            if len(hits) >= top_k:
+                break
+        return hits
