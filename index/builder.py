@@ -14,7 +14,7 @@ from index.loading import load_sources
 from index.models import Paragraph, SkippedSource, SourceDocument
 from index.segmentation import segment_document
 from index.snapshot import EmbeddingCache, build_lock, write_snapshot
-from index.tokenization import tokenize
+from index.tokenization import keyword_tokens
 
 # Headings are kept for the document view but are not answers in themselves.
 SEARCHABLE_KINDS = frozenset({"paragraph", "list_item", "table_row", "footnote", "front_matter"})
@@ -97,7 +97,7 @@ def build_index(corpus: str | Path, index_dir: str | Path, embedder_spec: str = 
         finally:
             cache.close()
         embed_seconds = time.perf_counter() - embed_started
-        keyword_tokens = [tokenize(t) for t in texts]
+        tokens = [keyword_tokens(t) for t in texts]
         manifest = {
             "embedder": {"name": embedder.name, "spec": embedder_spec, "dimension": embedder.dimension},
             "counts": {"documents": len(documents), "paragraphs": len(paragraphs), "searchable": len(searchable)},
@@ -106,7 +106,7 @@ def build_index(corpus: str | Path, index_dir: str | Path, embedder_spec: str = 
             "skipped": [asdict(s) for s in skipped],
         }
         path = write_snapshot(index_dir, manifest=manifest, documents=documents, paragraphs=paragraphs,
-                              searchable=searchable, vectors=vectors, keyword_tokens=keyword_tokens)
+                              searchable=searchable, vectors=vectors, keyword_tokens=tokens)
     return BuildReport(path.name, len(documents), len(paragraphs), len(searchable), embedded,
                        len(texts) - embedded, time.perf_counter() - started, embed_seconds, skipped)
 

@@ -55,8 +55,12 @@ class SentenceTransformerEmbedder(Embedder):
         from sentence_transformers import SentenceTransformer
 
         self._model = SentenceTransformer(model_path, device="cpu")
-        self.name = f"sentence-transformers:{os.path.basename(os.path.normpath(model_path))}"
-        self.dimension = int(self._model.get_sentence_embedding_dimension())
+        # The resolved folder, not just its last component: packaged models typically all live in
+        # ".../model", and a shared name would let the embedding cache and the snapshot check mix models.
+        self.name = f"sentence-transformers:{os.path.realpath(model_path)}"
+        dimension = getattr(self._model, "get_embedding_dimension", None) or \
+            self._model.get_sentence_embedding_dimension  # the old name is deprecated in newer releases
+        self.dimension = int(dimension())
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
         vectors = self._model.encode(list(texts), batch_size=BATCH_SIZE, normalize_embeddings=True,

@@ -81,7 +81,7 @@ def _load_folder(folder: Path) -> LoadResult:
     skipped: list[SkippedSource] = []
     if meta_path.exists():
         try:
-            metadata = json.loads(meta_path.read_text(encoding="utf-8"))["documents"]
+            metadata = json.loads(meta_path.read_text(encoding="utf-8-sig"))["documents"]
         except (ValueError, KeyError, UnicodeDecodeError) as exc:
             skipped.append(SkippedSource(str(meta_path), f"metadata ignored: {exc}"))
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in SUPPORTED_SUFFIXES)

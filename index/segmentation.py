@@ -17,7 +17,7 @@ from index.models import Paragraph, SourceDocument
 from index.normalization import compact, is_cjk_char
 
 # Sentence-final punctuation: a block ending in anything else continues after a page break.
-TERMINAL = tuple("。！？；;!?：:”\"’）)」』…．")
+TERMINAL = tuple("。！？；;!?：:”\"’）)」』…．.")
 HEADING_MAX_CHARS = 70
 
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
@@ -56,6 +56,7 @@ class _Line:
 class _Block:
     lines: list[_Line]
     joined_at: list[int] = field(default_factory=list)  # line indexes where a page break was rejoined
+    gap_before: int = 0  # blank lines before the block: a page break leaves several
 
     @property
     def start(self) -> int:
@@ -94,6 +95,7 @@ class SegmentedDocument:
 
 def clean_inline(text: str) -> str:
     """Drop conversion markup (bold, links, HTML tags) that is not part of the note."""
+    text = text.replace("\x0c", "").replace("\r", "")
     text = re.sub(r"<sup>(\w{1,3})</sup>", r"^\1", text)
     text = re.sub(r"</?(?:b|i|u|strong|em|br)\s*/?>", "", text)
     text = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", text)
@@ -112,23 +114,24 @@ def join_fragments(left: str, right: str) -> str:
 
 def _split_lines(text: str) -> list[_Line]:
     lines, pos = [], 0
-    for raw in text.splitlines(keepends=True):
-        body = raw.rstrip("\r\n")
-        lines.append(_Line(body, pos))
-        pos += len(raw)
+    for raw in text.split("\n"):  # not splitlines(): a form feed inside a paragraph is no line break
+        lines.append(_Line(raw.rstrip("\r"), pos))
+        pos += len(raw) + 1
     return lines
 
 
 def _blocks(lines: list[_Line]) -> list[_Block]:
-    blocks, current = [], []
+    blocks, current, gap = [], [], 0
     for line in lines:
         if line.stripped:
             current.append(line)
-        elif current:
-            blocks.append(_Block(current))
-            current = []
+            continue
+        if current:
+            blocks.append(_Block(current, gap_before=gap))
+            current, gap = [], 0
+        gap += 1
     if current:
-        blocks.append(_Block(current))
+        blocks.append(_Block(current, gap_before=gap))
     return blocks
 
 
@@ -181,15 +184,20 @@ def _rejoin_page_breaks(blocks: list[_Block]) -> list[_Block]:
         block = pending[i]
         while not (block.is_table or block.is_footnote):
             last = block.lines[-1].stripped
-            if not _ends_open(last) or _heading_of(last) or _PAREN.match(last) or _DASH.match(last):
-                break  # headings and list items often end without punctuation
+            if not _ends_open(last) or _PAREN.match(last) or _DASH.match(last):
+                break  # list items often end without punctuation
             j = i + 1
             while j < len(pending) and pending[j].is_footnote:
                 j += 1
             if j >= len(pending) or not _is_continuation(pending[j]) or (
                     len(pending[j].lines) == 1 and _heading_of(pending[j].lines[0].stripped)):
                 break
-            joined = _Block(block.lines + pending[j].lines, block.joined_at + [len(block.lines)])
+            page_break = max(b.gap_before for b in pending[i + 1:j + 1]) >= 2
+            heading = _heading_of(last)
+            long_plain_line = heading is not None and heading[1] == _LEAF_RANK and len(heading[0]) >= 30
+            if heading and not (page_break or long_plain_line):
+                break  # a heading followed by its first paragraph
+            joined = _Block(block.lines + pending[j].lines, block.joined_at + [len(block.lines)], block.gap_before)
             pending = pending[:i] + [joined] + pending[i + 1:j] + pending[j + 1:]
             block = joined
         out.append(block)
@@ -205,7 +213,7 @@ def _heading_of(line: str) -> tuple[str, int] | None:
     text = clean_inline(bold.group(1) if bold else line)
     if not text or len(text) > HEADING_MAX_CHARS or "。" in text or text.endswith(TERMINAL + ("，", ",", "、")):
         return None
-    if "，" in text and not _DATE_LIKE.search(text):
+    if "，" in text and not _DATE_LIKE.search(text) and not (_PAREN.match(text) and len(text) <= 30):
         return None
     for style, rx in (("roman", _ROMAN_CN), ("latin", _LATIN), ("arabic", _ARABIC), ("paren", _PAREN)):
         if rx.match(text):
@@ -215,38 +223,46 @@ def _heading_of(line: str) -> tuple[str, int] | None:
     return text, _LEAF_RANK
 
 
+_WHEN_COLUMN = re.compile(r"日期|时间|date|time", re.I)
+
+
 def _table_units(block: _Block, context: str) -> list[_Unit]:
-    """Each schedule row becomes a unit carrying its date heading and column names."""
+    """Each schedule row becomes a unit carrying its date, time and column names.
+
+    Empty leading cells repeat the row above (the schedule prints a date or a
+    time once for several items); a row with only its first cell is a group
+    heading such as "6月7日，星期四" that applies to the rows below it.
+    """
     units: list[_Unit] = []
     columns: list[str] = []
-    current_date, current_time = "", ""
+    group = ""
+    carried: list[str] = []
     for line in block.lines:
         cells = [clean_inline(c) for c in line.text.split("\t")]
-        if not any(cells):
+        while cells and not cells[-1]:
+            cells.pop()
+        if not cells:
             continue
         if not columns and all(cells) and len(cells) >= 2:
             columns = cells
             continue
-        if cells[0] and not any(cells[1:]):
-            current_date, current_time = cells[0], ""
+        if len(cells) == 1 and len(columns) > 2:
+            group, carried = cells[0], []
             continue
-        if cells[0]:
-            current_time = cells[0]
-        when = " ".join(x for x in (current_date, current_time) if x)
-        rest = [c for c in cells[1:] if c]
-        labelled = []
-        for idx, value in enumerate(cells[1:], start=1):
-            if value:
-                label = columns[idx] if idx < len(columns) else ""
-                labelled.append((label, value))
-        if labelled and len(labelled) >= 2 and re.fullmatch(r"[\w()（）\s]{1,8}", labelled[0][1]):
-            text = f"{when}，{labelled[0][0]} {labelled[0][1]}：" + "；".join(v for _, v in labelled[1:])
+        first = next(i for i, c in enumerate(cells) if c)
+        values = [carried[i] if i < first and i < len(carried) else c for i, c in enumerate(cells)]
+        carried = values
+        when_cols = [i for i, name in enumerate(columns) if _WHEN_COLUMN.search(name)] or [0]
+        when = " ".join(x for x in [group] + [values[i] for i in when_cols if i < len(values)] if x)
+        rest = [(columns[i] if i < len(columns) else "", v) for i, v in enumerate(values)
+                if i not in when_cols and v]
+        if len(rest) >= 2 and re.fullmatch(r"[\w()（）\s]{1,8}", rest[0][1]):
+            text = f"{when}，{rest[0][0]} {rest[0][1]}：" + "；".join(v for _, v in rest[1:])
         else:
-            text = f"{when}：" + "；".join(rest)
+            text = f"{when}：" + "；".join(v for _, v in rest)
         start = line.start + (len(line.text) - len(line.text.lstrip()))
-        col_context = " / ".join(columns)
         units.append(_Unit("table_row", text.strip("，："), start, line.start + len(line.text.rstrip()),
-                           context="\n".join(x for x in (context, col_context) if x)))
+                           context="\n".join(x for x in (context, " / ".join(columns)) if x)))
     return units
 
 
@@ -351,7 +367,7 @@ def _assign_structure(doc: SourceDocument, units: list[_Unit]) -> list[Paragraph
         number = None
         text = unit.text
         context = unit.context
-        if unit.kind == "paragraph" and (m := _ARABIC.match(text)) and not unit.heading:
+        if unit.kind == "paragraph" and (m := _ARABIC.match(text.split("\n", 1)[0])) and not unit.heading:
             number = m.group(1)
             last_number = number
             lead_in = text if text.endswith(("：", ":")) else ""
@@ -361,6 +377,8 @@ def _assign_structure(doc: SourceDocument, units: list[_Unit]) -> list[Paragraph
             context = _last_sentence(lead_in)
         elif unit.kind == "paragraph":
             lead_in = text if text.endswith(("：", ":")) else ""
+        if unit.kind == "footnote":
+            context = _footnote_reference(text, paragraphs)
         if unit.kind == "heading":
             context = " > ".join(t for t, _ in stack[:-1])
         elif section and unit.kind != "table_row":
@@ -377,6 +395,26 @@ def _assign_structure(doc: SourceDocument, units: list[_Unit]) -> list[Paragraph
             context=context,
         ))
     return paragraphs
+
+
+_FOOTNOTE_MARK = re.compile(r"^(\*|[¹²³⁴⁵⁶⁷⁸⁹⁰]+|\^\w{1,3})")
+
+
+def _footnote_reference(footnote: str, before: list[Paragraph]) -> str:
+    """The sentence that carries the footnote's mark: a footnote alone rarely says what it is about."""
+    m = _FOOTNOTE_MARK.match(footnote)
+    if not m:
+        return ""
+    mark = m.group(1)
+    for p in reversed(before[-40:]):
+        if p.kind == "footnote":
+            continue
+        text = p.text.replace("**", "")
+        at = text.find(mark)
+        if at > 0:  # the mark follows the sentence it annotates
+            pieces = [x for x in re.split(r"(?<=[。；])|\n", text[:at]) if x.strip()]
+            return (pieces[-1].strip() if pieces else text[:at])[-160:]
+    return ""
 
 
 def _last_sentence(text: str) -> str:

@@ -32,7 +32,7 @@ from index.models import Paragraph
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 CURRENT = "CURRENT"
-KEEP_SNAPSHOTS = 2
+KEEP_SNAPSHOTS = 2  # the snapshot in service and the one it replaced
 
 
 class SnapshotError(RuntimeError):
@@ -121,21 +121,25 @@ def write_snapshot(index_dir: Path, *, manifest: dict, documents: dict[str, dict
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    previous = current_snapshot_path(index_dir)
     pointer = index_dir / f".{CURRENT}.tmp"
     pointer.write_text(final.name, encoding="utf-8")
     with pointer.open("rb") as fh:
         os.fsync(fh.fileno())
     os.replace(pointer, index_dir / CURRENT)
-    _prune(snapshots, keep=final.name)
+    _prune(snapshots, keep={final.name} | ({previous.name} if previous is not None else set()))
     return final
 
 
-def _prune(snapshots: Path, keep: str) -> None:
-    """Keep the new snapshot and the one before it; drop older ones and crashed temp dirs."""
-    done = sorted((p for p in snapshots.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                  key=lambda p: p.name)
-    for old in [p for p in done if p.name != keep][:-(KEEP_SNAPSHOTS - 1) or None]:
-        shutil.rmtree(old, ignore_errors=True)
+def _prune(snapshots: Path, keep: set[str]) -> None:
+    """Keep the new snapshot and the one it replaced (KEEP_SNAPSHOTS); drop older ones and crashed temp dirs.
+
+    "The one it replaced" is read from CURRENT, not guessed from name order: names have one-second
+    resolution, so snapshots built within the same second would sort at random.
+    """
+    for old in snapshots.iterdir():
+        if old.is_dir() and not old.name.startswith(".") and old.name not in keep:
+            shutil.rmtree(old, ignore_errors=True)
     for tmp in snapshots.glob(".tmp-*"):
         if time.time() - tmp.stat().st_mtime > 3600:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -30,7 +30,9 @@ _WORD = re.compile(r"[\w.\-]+")
 STOPWORDS = frozenset(
     """的 了 是 在 和 与 及 或 对 于 为 以 将 其 该 这 那 此 有 也 就 都 而 并 由 从 向 被 把 给 上 下 中 内 等 之
     个 项 次 么 吗 呢 吧 啊 呀 哪 哪些 哪个 哪里 哪儿 哪次 哪位 哪一 哪天 什么 怎么 怎样 如何 为什么 为何 多少 几 几个
-    谁 何时 何地 什么时候 是否 是不是 请问 请 告诉 我 我们 你 你们 一下 一 吗 呢 啥 咋 多久 多长 """
+    谁 何时 何地 什么时候 是否 是不是 请问 请 告诉 我 我们 你 你们 一下 一 吗 呢 啥 咋 多久 多长 时候 哪几天 哪几个 哪几
+    第几 几次 一共 总共 那次 那个 这个 那份 这份 这次 这样 那些 这些 哪座 哪国 哪方 几方 最后 分别 想 要 能 会 开 办 叫
+    想问 知道 一下子 具体 到底 究竟 呢 吗 么 """
     .split()
 ) | frozenset(
     """a an the of to in on at for by with from and or is are was were be been what which who whom when where why how
@@ -95,6 +97,20 @@ def _cut(text: str, for_search: bool) -> list[str]:
     tk = _jieba()
     pieces = tk.cut_for_search(text) if for_search else tk.cut(text)
     return [p for p in (w.strip() for w in pieces) if p and p not in STOPWORDS and _WORD.search(p)]
+
+
+_CJK_RUN = re.compile(r"[\u4e00-\u9fff]{2,}")
+
+
+def keyword_tokens(text: str) -> list[str]:
+    """What the BM25 side indexes and queries: jieba words plus CJK character bigrams.
+
+    Bigrams keep paraphrases, typos and segmentation disagreements matchable.
+    """
+    tokens = tokenize(text)
+    for run in _CJK_RUN.findall(normalize(text)):
+        tokens.extend(run[i:i + 2] for i in range(len(run) - 1))
+    return tokens
 
 
 def content_terms(text: str) -> list[str]:

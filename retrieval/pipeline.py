@@ -8,6 +8,7 @@ from index.embedders import DEFAULT_EMBEDDER, Embedder, create_embedder
 from index.models import Paragraph
 from index.snapshot import Snapshot, load_snapshot
 from retrieval.answering import AnswerComposer, AnswerSettings
+from retrieval.query_analysis import expand_query
 from retrieval.search import HybridSearcher, SearchHit, SearchSettings
 
 
@@ -60,14 +61,16 @@ class NotesQA:
     def search(self, query: str, top_k: int = 10, mode: str = "hybrid") -> list[SearchHit]:
         if not query.strip():
             raise ValueError("query is empty")
-        return self.searcher.search(query, top_k, mode=mode)
+        return self.searcher.search(expand_query(query), top_k, mode=mode,
+                                    query_vector=self.embedder.encode_query([query])[0])
 
     def ask(self, question: str, top_k: int = 5) -> Answer:
         if not question.strip():
             raise ValueError("question is empty")
         query_vector = self.embedder.encode_query([question])[0]
-        hits = self.searcher.search(question, max(top_k, 5), query_vector=query_vector)
-        composed = self.composer.compose(question, hits, query_vector)
+        analysed = expand_query(question)
+        hits = self.searcher.search(analysed, max(top_k, 5), query_vector=query_vector)
+        composed = self.composer.compose(question, hits, query_vector, analysed=analysed)
         citations = [
             Citation(marker=c.marker, doc_id=c.hit.paragraph.doc_id, title=self.title(c.hit.paragraph.doc_id),
                      paragraph_id=c.hit.paragraph.paragraph_id, paragraph_number=c.hit.paragraph.paragraph_number,

@@ -9,12 +9,12 @@ from index.embedders import Embedder
 from index.models import Paragraph
 from index.normalization import compact
 from index.snapshot import Snapshot
-from index.tokenization import protected_terms, tokenize
+from index.tokenization import keyword_tokens, protected_terms
 
 
 @dataclass(frozen=True)
 class SearchSettings:
-    dense_weight: float = 0.55  # share of the fused score from the dense side
+    dense_weight: float = 0.5  # share of the fused score from the dense side
     candidates: int = 60  # taken from each side before fusion
     exact_bonus: float = 0.35  # per exact document symbol / resolution number matched
     near_duplicate: float = 0.9  # character-trigram Jaccard above which two paragraphs collapse
@@ -65,7 +65,7 @@ class HybridSearcher:
             dense_scores = {int(r): float(s) for r, s in zip(rows[0], scores[0]) if r >= 0}
         keyword_all = np.zeros(n, dtype=np.float32)
         if mode in ("hybrid", "keyword"):
-            tokens = tokenize(query)
+            tokens = keyword_tokens(query)
             if tokens:
                 keyword_all = np.asarray(snap.keyword.get_scores(tokens), dtype=np.float32)
         keyword_top = [int(r) for r in np.argsort(-keyword_all)[:depth] if keyword_all[r] > 0]
