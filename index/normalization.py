@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_PUNCT = r"\u3000-\u303f\uff00-\uffef"
@@ -29,6 +30,7 @@ def to_simplified(text: str) -> str:
     return _T2S.convert(text) if _T2S is not None else text
 
 
+@lru_cache(maxsize=65536)  # paragraph and sentence texts recur across queries
 def normalize(text: str) -> str:
     """Canonical form for matching: NFKC, lower case, simplified, no spaces next to CJK."""
     text = unicodedata.normalize("NFKC", text)

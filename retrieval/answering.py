@@ -21,7 +21,7 @@ from retrieval.search import SearchHit
 ABSTAIN_MESSAGE = "资料中没有找到相关内容。"
 ABSTAIN_MESSAGE_EN = "The notes do not contain an answer to this question."
 
-_SENTENCE_END = re.compile(r"(?<=[。！？；!?])|\n")
+_SENTENCE_END = re.compile(r"(?<=[。！？!?])|\n")  # not "；": it separates the items of one list
 _CJK_RUN = re.compile(r"[\u4e00-\u9fff]+")
 _QUESTION_CHARS = set("的了是在吗呢吧么什哪谁几多少怎如何为请问和与及或有个次")
 
@@ -29,12 +29,15 @@ _DATE = (r"(?:\d{4}\s*年\s*)?(?:\d{1,2}\s*月\s*)?\d{1,2}\s*日(?:\s*(?:至|和
          r"(?:\d{1,2}\s*月\s*)?\d{1,2}\s*日)?|\d{4}\s*年\s*\d{1,2}\s*月|\d{4}\s*年")
 _TIME = r"(?:上午|下午|中午|晚上)\s*\d{1,2}\s*时(?:\s*\d{1,2}\s*分)?(?:\s*至\s*(?:上午|下午)?\s*\d{1,2}\s*时(?:\s*\d{1,2}\s*分)?)?"
 _CN_NUM = r"[一二两三四五六七八九十百千]+"
-_NUMBER = (rf"(?:\d[\d,.]*\s*(?:多|余)?\s*(?:个|名|次|项|国|家|场|届|人|份|年|天|分钟|%|％)?"
+_NUMBER = (rf"(?:(?<![\d/.])\d[\d,.]*(?![\d/]|\s*年|\s*月|\s*日)\s*(?:多|余)?\s*(?:个|名|次|项|国|家|场|届|人|份|天|分钟|%|％)?"
            rf"(?:\s*[\u4e00-\u9fff]{{0,6}}?(?:国家|缔约国|法域|案例|案件|专家|成员国|组织|联络点))?|"
            rf"第?{_CN_NUM}(?:个|名|次|项|场|届|条|章)(?:会议)?)")
 _SYMBOL = r"[A-Z]{2,}(?:/[A-Z0-9.\-]+)+"
 _RESOLUTION = r"第\s*\d{1,2}/\d{1,2}\s*号(?:决议|决定)"
-_PLACE = r"(?<=在)[\u4e00-\u9fff]{2,12}?(?=举行|召开|举办|主办|开幕|设立)"
+# "在维也纳举行", or the venue line of a front page: "2018年6月6日和7日，维也纳"
+_PLACE = r"(?<=在)[\u4e00-\u9fff]{2,12}?(?=举行|召开|举办|主办|开幕|设立)|(?<=日，)[\u4e00-\u9fff]{2,8}(?=$|\n)"
+_ORDINAL = rf"第\s*(?:{_CN_NUM}|\d+)\s*(?:次|届|项|条|章|段)"
+_URL = r"(?:https?://|www\.)[A-Za-z0-9./_\-?=&%#]+"
 
 # question type -> (patterns in the question, pattern of the fact in the evidence)
 _QUESTION_TYPES: list[tuple[str, re.Pattern, re.Pattern]] = [
@@ -42,10 +45,12 @@ _QUESTION_TYPES: list[tuple[str, re.Pattern, re.Pattern]] = [
      re.compile(_RESOLUTION)),
     ("symbol", re.compile(r"文号|文件号|编号|文件标号|哪份文件|哪个文件|symbol|document number|which document", re.I),
      re.compile(_SYMBOL)),
+    ("url", re.compile(r"网址|网站|链接|网页|website|url|web address", re.I), re.compile(_URL)),
+    ("ordinal", re.compile(r"第几|哪一届|哪一次|which session|which meeting", re.I), re.compile(_ORDINAL)),
     ("time", re.compile(r"几点|什么时间段|时段|几时|what time", re.I), re.compile(_TIME)),
     ("date", re.compile(r"何时|什么时候|哪天|哪一天|几号|几月|哪年|哪一年|日期|哪几天|时间|when|what date|which day|"
                         r"what year|which year", re.I), re.compile(_DATE)),
-    ("number", re.compile(r"多少|几个|几名|几次|几项|几场|几届|几家|几位|数量|how many|how much|number of", re.I),
+    ("number", re.compile(r"多少|(?<!哪)几(?:个|名|次|项|场|届|家|位|分钟)|数量|how many|how much|number of", re.I),
      re.compile(_NUMBER)),
     ("place", re.compile(r"哪里|在哪|何地|地点|哪个城市|哪座城市|where|which city", re.I), re.compile(_PLACE)),
 ]
@@ -56,7 +61,7 @@ class AnswerSettings:
     max_sentences: int = 2
     second_sentence_ratio: float = 0.82  # a second claim must score this close to the best
     abstain_below: float = 0.42  # confidence under which the service abstains
-    dense_sentence_rerank: bool = True  # embed candidate sentences for cross-lingual questions
+    dense_sentence_rerank: bool = True  # also for Chinese questions (costs ~40 ms; English always)
 
 
 @dataclass
@@ -118,10 +123,11 @@ def _bigrams(text: str) -> list[str]:
 
 
 class AnswerComposer:
-    def __init__(self, keyword_df: dict[str, int], documents: int, embedder: Embedder | None = None,
+    def __init__(self, keyword_df: dict[str, int], corpus_texts: list[str], embedder: Embedder | None = None,
                  settings: AnswerSettings | None = None) -> None:
         self._df = keyword_df
-        self._n = max(documents, 1)
+        self._n = max(len(corpus_texts), 1)
+        self._corpus = "\x1f".join(compact(t) for t in corpus_texts)
         self.embedder = embedder
         self.settings = settings or AnswerSettings()
 
@@ -138,6 +144,30 @@ class AnswerComposer:
         gram_cov = (sum(1 for g in grams if g in target) / len(grams)) if grams else term_cov
         return 0.5 * term_cov + 0.5 * gram_cov
 
+    def _local_coverage(self, question: str, texts: list[str]) -> list[float]:
+        """Coverage of the question by each candidate sentence, weighting what tells them apart.
+
+        A term every candidate shares (usually the subject: the meeting, the person) says
+        little about which sentence answers; the rarer it is among the candidates the more
+        it counts, on top of its corpus IDF.
+        """
+        targets = [compact(t) for t in texts]
+        n = len(targets)
+
+        def local(term: str) -> float:
+            return math.log(1 + n / (1 + sum(term in t for t in targets)))
+
+        terms = [compact(t) for t in content_terms(question) if len(t) > 1 or not t.isascii()]
+        term_w = [self._idf(t) * local(t) for t in terms]
+        grams = list(dict.fromkeys(_bigrams(question)))
+        gram_w = [local(g) for g in grams]
+        out = []
+        for target in targets:
+            term_cov = sum(w for t, w in zip(terms, term_w) if t in target) / sum(term_w) if sum(term_w) else 0.0
+            gram_cov = sum(w for g, w in zip(grams, gram_w) if g in target) / sum(gram_w) if sum(gram_w) else term_cov
+            out.append(0.5 * term_cov + 0.5 * gram_cov)
+        return out
+
     def compose(self, question: str, hits: list[SearchHit], query_vector: np.ndarray | None = None,
                 analysed: str | None = None) -> ComposedAnswer:
         """`analysed` is the question after query analysis (English terms given in Chinese)."""
@@ -148,18 +178,17 @@ class AnswerComposer:
         if not hits:
             return ComposedAnswer(ABSTAIN_MESSAGE_EN if english else ABSTAIN_MESSAGE, True, question_type=qtype)
         pool = hits[:4]
-        sentences: list[Sentence] = []
-        for hi, hit in enumerate(pool):
-            context = hit.paragraph.context
-            for start, text in split_sentences(hit.paragraph.text):
-                s = Sentence(hi, text, start)
-                s.coverage = self.coverage(question, text)
-                # the paragraph's own rank and its coverage with context both vouch for the sentence
-                para_cov = self.coverage(question, f"{context}\n{hit.paragraph.text}")
-                s.score = 0.55 * s.coverage + 0.25 * para_cov + 0.2 * hit.score / max(pool[0].score, 1e-6)
-                if qtype and self._fact_in(qtype, text, question):
-                    s.score += 0.12
-                sentences.append(s)
+        sentences = [Sentence(hi, text, start) for hi, hit in enumerate(pool)
+                     for start, text in split_sentences(hit.paragraph.text)]
+        local_cov = self._local_coverage(question, [s.text for s in sentences])
+        para_cov = [self.coverage(question, f"{hit.paragraph.context}\n{hit.paragraph.text}") for hit in pool]
+        for s, cov in zip(sentences, local_cov):
+            s.coverage = cov
+            # the paragraph's own rank and its coverage with context both vouch for the sentence
+            s.score = (0.55 * cov + 0.25 * para_cov[s.hit_index]
+                       + 0.2 * pool[s.hit_index].score / max(pool[0].score, 1e-6))
+            if qtype and self._fact_in(qtype, s.text, question):
+                s.score += 0.25  # holds the kind of fact the question asks for
         if self.embedder is not None and query_vector is not None and (english or cfg.dense_sentence_rerank):
             self._dense_rerank(sentences, query_vector, english)
         sentences.sort(key=lambda s: -s.score)
@@ -195,7 +224,7 @@ class AnswerComposer:
 
     def _dense_rerank(self, sentences: list[Sentence], query_vector: np.ndarray, english: bool) -> None:
         """Blend in sentence-level cosine; for English questions it replaces the lexical overlap."""
-        ranked = sorted(range(len(sentences)), key=lambda i: -sentences[i].score)[:8 if not english else 16]
+        ranked = sorted(range(len(sentences)), key=lambda i: -sentences[i].score)[:6 if not english else 10]
         vectors = self.embedder.encode_document([sentences[i].text for i in ranked])
         cosines = vectors @ query_vector
         top = float(cosines.max()) if len(cosines) else 0.0
@@ -226,11 +255,7 @@ class AnswerComposer:
         """Dates and ordinals ("2025年", "第十一届") in the question that no indexed paragraph contains."""
         specific = [t for t in protected_terms(question) if re.search(r"\d", t)]
         specific += re.findall(r"第[一二三四五六七八九十百]+(?:届|次)", normalize(question))
-        return [t for t in specific if self._df.get(t, 0) == 0 and not self._ordinal_known(t)]
-
-    def _ordinal_known(self, term: str) -> bool:
-        # jieba may fold an ordinal into a longer token; a substring hit in the vocabulary counts
-        return term.startswith("第") and any(term in token for token in self._df)
+        return [t for t in specific if compact(t) not in self._corpus]
 
     def _fact_in(self, qtype: str, text: str, question: str) -> bool:
         return self.extract_fact(qtype, text, question) is not None

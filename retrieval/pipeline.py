@@ -41,13 +41,21 @@ class Answer:
                 "citations": [asdict(c) for c in self.citations]}
 
 
+def _check_text(text: str) -> None:
+    if not text.strip():
+        raise ValueError("the text is empty")
+    if "\x00" in text or any("\ud800" <= ch <= "\udfff" for ch in text):
+        raise ValueError("the text contains a NUL or an unpaired surrogate")  # the C engine takes UTF-8
+
+
 class NotesQA:
     def __init__(self, snapshot: Snapshot, embedder: Embedder, search_settings: SearchSettings | None = None,
                  answer_settings: AnswerSettings | None = None) -> None:
         self.snapshot = snapshot
         self.embedder = embedder
         self.searcher = HybridSearcher(snapshot, embedder, search_settings)
-        self.composer = AnswerComposer(snapshot.keyword_df, len(snapshot.searchable), embedder, answer_settings)
+        searchable_texts = [snapshot.paragraphs[i].text for i in snapshot.searchable]
+        self.composer = AnswerComposer(snapshot.keyword_df, searchable_texts, embedder, answer_settings)
         self._by_id = {(p.doc_id, p.paragraph_id): p for p in snapshot.paragraphs}
 
     @classmethod
@@ -59,14 +67,12 @@ class NotesQA:
         return self.snapshot.documents[doc_id]["title"]
 
     def search(self, query: str, top_k: int = 10, mode: str = "hybrid") -> list[SearchHit]:
-        if not query.strip():
-            raise ValueError("query is empty")
+        _check_text(query)
         return self.searcher.search(expand_query(query), top_k, mode=mode,
                                     query_vector=self.embedder.encode_query([query])[0])
 
     def ask(self, question: str, top_k: int = 5) -> Answer:
-        if not question.strip():
-            raise ValueError("question is empty")
+        _check_text(question)
         query_vector = self.embedder.encode_query([question])[0]
         analysed = expand_query(question)
         hits = self.searcher.search(analysed, max(top_k, 5), query_vector=query_vector)

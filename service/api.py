@@ -1,0 +1,100 @@
+"""The HTTP API: `create_app(settings)` returns the FastAPI application.
+
+Run it with `notesqa serve`, or `uvicorn service.api:create_app --factory` (settings from
+NOTESQA_* environment variables).
+"""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.concurrency import run_in_threadpool
+
+from service.errors import install_error_handlers
+from service.qa_service import QAService
+from service.schemas import (AskRequest, AskResponse, DocumentDetail, DocumentList, ErrorResponse, Health,
+                             ParagraphOut, SearchRequest, SearchResponse)
+from service.settings import Settings
+
+
+def get_qa(request: Request) -> QAService:
+    return request.app.state.qa_service
+
+
+QADep = Annotated[QAService, Depends(get_qa)]
+
+INVALID = {422: {"model": ErrorResponse, "description": "Invalid request (see `code`)"}}
+NOT_FOUND = {404: {"model": ErrorResponse, "description": "Unknown document or paragraph"}}
+
+qa_router = APIRouter(prefix="/v1", tags=["questions"], responses=INVALID)
+documents_router = APIRouter(prefix="/v1/documents", tags=["documents"], responses={**INVALID, **NOT_FOUND})
+health_router = APIRouter(tags=["health"])
+
+
+@qa_router.post("/ask")
+def ask(body: AskRequest, qa: QADep) -> AskResponse:
+    """Answer a question from the notes, with paragraph-level citations, or abstain."""
+    return qa.ask(body.question, body.top_k)
+
+
+@qa_router.post("/search")
+def search(body: SearchRequest, qa: QADep) -> SearchResponse:
+    """Rank the notes' paragraphs for a query (hybrid dense + keyword search)."""
+    return qa.search(body.query, body.top_k)
+
+
+@documents_router.get("")
+def list_documents(qa: QADep) -> DocumentList:
+    return qa.documents()
+
+
+@documents_router.get("/{doc_id}")
+def get_document(doc_id: str, qa: QADep) -> DocumentDetail:
+    """A document with all its paragraphs in reading order."""
+    return qa.document(doc_id)
+
+
+@documents_router.get("/{doc_id}/paragraphs/{paragraph_id}")
+def get_paragraph(doc_id: str, paragraph_id: str, qa: QADep) -> ParagraphOut:
+    return qa.paragraph(doc_id, paragraph_id)
+
+
+@health_router.get("/healthz")
+def healthz(qa: QADep) -> Health:
+    return qa.health()
+
+
+def _package_version() -> str:
+    try:
+        return version("notesqa")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def create_app(settings: Settings | None = None, *, qa_service: QAService | None = None) -> FastAPI:
+    """`qa_service` lets the caller load the index first (and report a bad one before serving)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # uvicorn binds the port only after startup, so /healthz answers once the index is loaded
+        if getattr(app.state, "qa_service", None) is None:
+            app.state.qa_service = await run_in_threadpool(QAService.load, settings)
+        yield
+
+    app = FastAPI(title="NotesQA", version=_package_version(), lifespan=lifespan,
+                  description="Question answering over Chinese source notes, with paragraph-level citations.")
+    app.state.settings = settings
+    app.state.qa_service = qa_service
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_methods=["GET", "POST"], allow_headers=["*"])
+    install_error_handlers(app)
+    app.include_router(qa_router)
+    app.include_router(documents_router)
+    app.include_router(health_router)
+    return app

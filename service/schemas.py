@@ -1,0 +1,126 @@
+"""Request and response bodies of the HTTP API (the CLI's --json prints the same)."""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field, StrictInt, StrictStr
+
+from index.models import Paragraph
+from retrieval.pipeline import Answer
+from retrieval.search import SearchHit
+
+
+# Requests. Bounds that depend on settings (question length, top_k) are checked by
+# QAService, so the CLI enforces them too; the schemas only fix the types.
+class AskRequest(BaseModel):
+    question: StrictStr = Field(description="The question, in Chinese or English.",
+                                examples=["资产追回工作组2018年的会议是哪天开幕的？"])
+    top_k: StrictInt = Field(default=5, description="Paragraphs to retrieve (1..max_top_k).")
+
+
+class SearchRequest(BaseModel):
+    query: StrictStr = Field(description="Free-text query.", examples=["全球联络点举措"])
+    top_k: StrictInt = Field(default=10, description="Results to return (1..max_top_k).")
+
+
+# Responses
+class ErrorResponse(BaseModel):
+    code: str = Field(description="Stable machine-readable error code.", examples=["document_not_found"])
+    message: str
+
+
+class CitationOut(BaseModel):
+    marker: int = Field(description="The [n] marker in the answer text.")
+    doc_id: str
+    title: str
+    paragraph_id: str
+    paragraph_number: str | None
+    section: str | None
+    text: str = Field(description="The whole cited paragraph.")
+    quote: str = Field(description="The sentence(s) of the paragraph the answer relies on.")
+    start: int = Field(description="Character offset of the paragraph in the decoded source file.")
+    end: int
+    score: float
+
+
+class AskResponse(BaseModel):
+    answer: str
+    abstained: bool = Field(description="True when the notes hold no answer; `answer` then says so.")
+    citations: list[CitationOut]
+
+    @classmethod
+    def from_answer(cls, answer: Answer) -> AskResponse:
+        return cls.model_validate(answer.to_dict())
+
+
+class SearchResultOut(BaseModel):
+    doc_id: str
+    title: str
+    paragraph_id: str
+    paragraph_number: str | None
+    section: str | None
+    text: str
+    start: int
+    end: int
+    score: float
+    kind: str
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchResultOut]
+
+    @classmethod
+    def from_hits(cls, hits: list[SearchHit], titles: dict[str, str]) -> SearchResponse:
+        return cls(results=[
+            SearchResultOut(doc_id=h.paragraph.doc_id, title=titles[h.paragraph.doc_id],
+                            paragraph_id=h.paragraph.paragraph_id,
+                            paragraph_number=h.paragraph.paragraph_number, section=h.paragraph.section,
+                            text=h.paragraph.text, start=h.paragraph.start, end=h.paragraph.end,
+                            score=round(h.score, 4), kind=h.paragraph.kind)
+            for h in hits])
+
+
+class ParagraphOut(BaseModel):
+    paragraph_id: str
+    doc_id: str
+    ordinal: int = Field(description="Position of the paragraph in its document, from 0.")
+    kind: str = Field(description="paragraph | heading | footnote | table_row | list_item | front_matter")
+    paragraph_number: str | None
+    section: str | None
+    text: str
+    start: int
+    end: int
+
+    @classmethod
+    def from_paragraph(cls, paragraph: Paragraph) -> ParagraphOut:
+        # `context` is retrieval-only text and is deliberately not exposed
+        return cls(paragraph_id=paragraph.paragraph_id, doc_id=paragraph.doc_id, ordinal=paragraph.ordinal,
+                   kind=paragraph.kind, paragraph_number=paragraph.paragraph_number,
+                   section=paragraph.section, text=paragraph.text, start=paragraph.start, end=paragraph.end)
+
+
+class DocumentSummary(BaseModel):
+    doc_id: str
+    title: str
+    metadata: dict[str, Any]
+    paragraphs: int = Field(description="Number of paragraphs in the document.")
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentSummary]
+
+
+class DocumentDetail(BaseModel):
+    doc_id: str
+    title: str
+    metadata: dict[str, Any]
+    paragraphs: list[ParagraphOut]
+
+
+class Health(BaseModel):
+    status: str = "ok"
+    documents: int
+    paragraphs: int
+    embedder: str
+    built_at: str | None
+    snapshot: str = Field(description="Name of the index snapshot being served.")
