@@ -19,6 +19,8 @@ from index.tokenization import content_terms, protected_terms
 from retrieval.search import SearchHit
 
 ABSTAIN_MESSAGE = "资料中没有找到相关内容。"
+SENTENCE_EMBED_CHARS = 80  # the head of a sentence carries its gist; embedding cost grows with length
+SENTENCE_CACHE_SIZE = 50_000
 ABSTAIN_MESSAGE_EN = "The notes do not contain an answer to this question."
 
 _SENTENCE_END = re.compile(r"(?<=[。！？!?])|\n")  # not "；": it separates the items of one list
@@ -130,6 +132,7 @@ class AnswerComposer:
         self._corpus = "\x1f".join(compact(t) for t in corpus_texts)
         self.embedder = embedder
         self.settings = settings or AnswerSettings()
+        self._sentence_cache: dict[str, np.ndarray] = {}
 
     def _idf(self, term: str) -> float:
         return math.log(1 + self._n / (1 + self._df.get(term, 0)))
@@ -224,13 +227,23 @@ class AnswerComposer:
 
     def _dense_rerank(self, sentences: list[Sentence], query_vector: np.ndarray, english: bool) -> None:
         """Blend in sentence-level cosine; for English questions it replaces the lexical overlap."""
-        ranked = sorted(range(len(sentences)), key=lambda i: -sentences[i].score)[:6 if not english else 10]
-        vectors = self.embedder.encode_document([sentences[i].text for i in ranked])
+        ranked = sorted(range(len(sentences)), key=lambda i: -sentences[i].score)[:3 if not english else 8]
+        vectors = self._sentence_vectors([sentences[i].text for i in ranked])
         cosines = vectors @ query_vector
         top = float(cosines.max()) if len(cosines) else 0.0
         for i, c in zip(ranked, cosines):
             closeness = max(0.0, 1 - (top - float(c)) * 10)  # 1 for the best, 0 when 0.1 below it
             sentences[i].score += (0.6 if english else 0.15) * closeness
+
+    def _sentence_vectors(self, texts: list[str]) -> np.ndarray:
+        """Embeddings of candidate sentences, cut to their head and remembered across questions."""
+        heads = [t[:SENTENCE_EMBED_CHARS] for t in texts]
+        missing = [h for h in dict.fromkeys(heads) if h not in self._sentence_cache]
+        if missing:
+            if len(self._sentence_cache) > SENTENCE_CACHE_SIZE:
+                self._sentence_cache.clear()
+            self._sentence_cache.update(zip(missing, self.embedder.encode_document(missing)))
+        return np.vstack([self._sentence_cache[h] for h in heads])
 
     def _confidence(self, question: str, qtype: str | None, best: Sentence, pool: list[SearchHit],
                     english: bool) -> float:
