@@ -10,9 +10,13 @@ from index.normalization import compact
 from index.segmentation import clean_inline
 
 
+_FOOTNOTE_MARK = re.compile(r"^(?:\^\w{1,3}|\*|[¹²³⁴⁵⁶⁷⁸⁹⁰]+)\s*")
+
+
 def _pieces(evidence: str) -> list[str]:
-    """A table-row evidence string is matched cell by cell."""
-    return [p for p in (compact(clean_inline(x)) for x in re.split(r"[\t\n]+", evidence)) if p]
+    """A table-row evidence string is matched cell by cell; a footnote's mark is formatting, not content."""
+    cells = (_FOOTNOTE_MARK.sub("", clean_inline(x)) for x in re.split(r"[\t\n]+", evidence))
+    return [p for p in (compact(c) for c in cells) if p]
 
 
 def evidence_in(evidence: str, paragraph_text: str) -> bool:

@@ -4,10 +4,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from index.embedders import DEFAULT_EMBEDDER, Embedder, create_embedder
 from index.models import Paragraph
 from index.snapshot import Snapshot, load_snapshot
-from retrieval.answering import AnswerComposer, AnswerSettings
+from retrieval.answering import AnswerComposer, AnswerSettings, question_type
 from retrieval.query_analysis import expand_query
 from retrieval.search import HybridSearcher, SearchHit, SearchSettings
 
@@ -41,6 +43,10 @@ class Answer:
                 "citations": [asdict(c) for c in self.citations]}
 
 
+ANSWER_TYPE_DEPTH = 20  # candidates re-ordered by whether they hold the kind of fact asked for
+ANSWER_TYPE_BONUS = 0.15
+
+
 def _check_text(text: str) -> None:
     if not text.strip():
         raise ValueError("the text is empty")
@@ -66,16 +72,31 @@ class NotesQA:
     def title(self, doc_id: str) -> str:
         return self.snapshot.documents[doc_id]["title"]
 
-    def search(self, query: str, top_k: int = 10, mode: str = "hybrid") -> list[SearchHit]:
-        _check_text(query)
-        return self.searcher.search(expand_query(query), top_k, mode=mode,
-                                    query_vector=self.embedder.encode_query([query])[0])
-
-    def ask(self, question: str, top_k: int = 5) -> Answer:
+    def _retrieve(self, question: str, top_k: int, mode: str = "hybrid") -> tuple[list[SearchHit], np.ndarray, str]:
         _check_text(question)
         query_vector = self.embedder.encode_query([question])[0]
         analysed = expand_query(question)
-        hits = self.searcher.search(analysed, max(top_k, 5), query_vector=query_vector)
+        hits = self.searcher.search(analysed, max(top_k, ANSWER_TYPE_DEPTH), query_vector=query_vector, mode=mode)
+        if mode == "hybrid":
+            hits = self._prefer_answer_type(question, hits)
+        return hits[:top_k], query_vector, analysed
+
+    @staticmethod
+    def _prefer_answer_type(question: str, hits: list[SearchHit]) -> list[SearchHit]:
+        """A question asking for a date, number, place... favours paragraphs that hold one."""
+        qtype = question_type(question)
+        if qtype is None:
+            return hits
+        for hit in hits:
+            if AnswerComposer.extract_fact(qtype, hit.paragraph.text, question):
+                hit.score += ANSWER_TYPE_BONUS
+        return sorted(hits, key=lambda h: -h.score)
+
+    def search(self, query: str, top_k: int = 10, mode: str = "hybrid") -> list[SearchHit]:
+        return self._retrieve(query, top_k, mode)[0]
+
+    def ask(self, question: str, top_k: int = 5) -> Answer:
+        hits, query_vector, analysed = self._retrieve(question, max(top_k, 5))
         composed = self.composer.compose(question, hits, query_vector, analysed=analysed)
         citations = [
             Citation(marker=c.marker, doc_id=c.hit.paragraph.doc_id, title=self.title(c.hit.paragraph.doc_id),
