@@ -37,7 +37,7 @@ _NUMBER = (rf"(?:(?<![\d/.])\d[\d,.]*(?![\d/]|\s*年|\s*月|\s*日)\s*(?:多|余
 _SYMBOL = r"[A-Z]{2,}(?:/[A-Z0-9.\-]+)+"
 _RESOLUTION = r"第\s*\d{1,2}/\d{1,2}\s*号(?:决议|决定)"
 # "在维也纳举行", or the venue line of a front page: "2018年6月6日和7日，维也纳"
-_PLACE = r"(?<=在)[\u4e00-\u9fff]{2,12}?(?=举行|召开|举办|主办|开幕|设立)|(?<=日，)[\u4e00-\u9fff]{2,8}(?=$|\n)"
+_PLACE = r"(?<=在)[\u4e00-\u9fff]{2,12}?(?=(?:共同)?(?:举行|召开|举办|主办|开幕|设立))|(?<=日，)[\u4e00-\u9fff]{2,8}(?=$|\n)"
 _ORDINAL = rf"第\s*(?:{_CN_NUM}|\d+)\s*(?:次|届|项|条|章|段)"
 _URL = r"(?:https?://|www\.)[A-Za-z0-9./_\-?=&%#]+"
 
@@ -92,6 +92,7 @@ class ComposedAnswer:
 
 
 def question_type(question: str) -> str | None:
+    question = normalize(question)  # "第 几 次" and full-width forms read like their plain spelling
     for name, pattern, _ in _QUESTION_TYPES:
         if pattern.search(question):
             return name
@@ -108,6 +109,16 @@ def split_sentences(text: str) -> list[tuple[int, str]]:
             out.append((text.find(stripped, pos), stripped))
         pos += len(piece)
     return out or [(0, text)]
+
+
+def _quote(sentences: list[Sentence]) -> str:
+    """The sentences used from one paragraph, in reading order; "…" marks a gap between them."""
+    ordered = sorted(sentences, key=lambda s: s.start)
+    quote = ordered[0].text
+    for previous, s in zip(ordered, ordered[1:]):
+        adjacent = s.start <= previous.start + len(previous.text) + 2
+        quote += s.text if adjacent else f"…{s.text}"
+    return quote
 
 
 def _matchable(question: str, analysed: str | None, english: bool) -> str:
@@ -209,15 +220,11 @@ class AnswerComposer:
             if compact(s.text) in compact(best.text) or compact(best.text) in compact(s.text):
                 continue
             chosen.append(s)
-        claims: list[Claim] = []
         marker_of: dict[int, int] = {}
         for s in chosen:
-            if s.hit_index not in marker_of:
-                marker_of[s.hit_index] = len(marker_of) + 1
-                claims.append(Claim(pool[s.hit_index], s.text, marker_of[s.hit_index]))
-            else:
-                claim = claims[marker_of[s.hit_index] - 1]
-                claim.quote = f"{claim.quote}{s.text}"
+            marker_of.setdefault(s.hit_index, len(marker_of) + 1)
+        claims = [Claim(pool[hi], _quote([s for s in chosen if s.hit_index == hi]), marker)
+                  for hi, marker in marker_of.items()]
         fact = self.extract_fact(qtype, best.text, question) if qtype else None
         parts = [f"{s.text}[{marker_of[s.hit_index]}]" for s in chosen]
         answer = "".join(parts)

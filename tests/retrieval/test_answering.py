@@ -1,0 +1,156 @@
+"""Answer composition and abstention, on the real sample-corpus index and on hand-made hits."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from index.models import Paragraph
+from index.normalization import compact
+from retrieval.answering import ABSTAIN_MESSAGE, AnswerComposer, question_type, split_sentences
+from retrieval.pipeline import NotesQA
+from retrieval.search import SearchHit
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def qa(sample_index) -> NotesQA:
+    return NotesQA.load(sample_index)
+
+
+def markers(answer: str) -> set[int]:
+    return {int(m) for m in re.findall(r"\[(\d+)\]", answer)}
+
+
+@pytest.mark.parametrize("question, fact, doc_id, number", [
+    ("资产追回工作组2018年的会议是哪天开幕的？", "2018年6月6日", "000_eb96d92128743acc", None),
+    ("法律图书馆收录了多少个法域的法律？", "180多个法域", "001_2e16e2347a6d47f4", "20"),
+    ("全球联络点举措是哪年哪月启动的？", "2009年1月", "001_2e16e2347a6d47f4", "66"),
+    ("缔约国会议在哪项决议中设立了资产追回工作组？", "第1/4号决议", "001_2e16e2347a6d47f4", "1"),
+])
+def test_direct_fact_comes_first_and_is_cited(qa, question, fact, doc_id, number):
+    answer = qa.ask(question)
+    assert not answer.abstained
+    assert compact(answer.answer).startswith(compact(fact))
+    assert markers(answer.answer) == {c.marker for c in answer.citations}
+    first = answer.citations[0]
+    assert first.doc_id == doc_id
+    assert first.paragraph_number == number
+    assert compact(first.quote) in compact(first.text)  # the quote is a sentence of the cited paragraph
+
+
+def test_citation_offsets_lead_back_to_the_source(qa, sample_index):
+    from tests.conftest import SAMPLE_CORPUS
+
+    answer = qa.ask("资产追回全球论坛在华盛顿是哪几天办的？")
+    citation = answer.citations[0]
+    source = (SAMPLE_CORPUS / f"{citation.doc_id}.txt").read_text(encoding="utf-8")
+    for sentence in citation.quote.split("…"):
+        assert compact(sentence) in compact(source[citation.start:citation.end])
+    # several sentences of one paragraph are quoted in reading order
+    positions = [compact(citation.text).index(compact(s)) for s in citation.quote.split("…")]
+    assert positions == sorted(positions)
+    assert "12月4日至6日" in compact(answer.answer)
+
+
+def test_table_row_answers_a_schedule_question(qa):
+    answer = qa.ask("2023年专家会议哪天讨论大会特别会议的后续行动？")
+    assert not answer.abstained
+    assert "9月8日" in compact(answer.answer)
+    assert answer.citations[0].doc_id == "003_06028432a52c8909"
+
+
+def test_english_question_about_chinese_notes(qa):
+    answer = qa.ask("How many ad hoc focal points were taking part in the Global Focal Point platform as of 21 March 2018?")
+    assert not answer.abstained
+    assert "234" in answer.answer
+
+
+@pytest.mark.parametrize("question", [
+    "今天北京天气怎么样？",
+    "红烧肉怎么做才好吃？",
+    "2025年的国际合作专家会议定在哪天开？",
+])
+def test_abstains_when_the_notes_do_not_answer(qa, question):
+    answer = qa.ask(question)
+    assert answer.abstained
+    assert answer.answer == ABSTAIN_MESSAGE
+    assert answer.citations == []
+
+
+def test_english_abstention_message(qa):
+    answer = qa.ask("What is the recipe for apple pie?")
+    assert answer.abstained
+    assert "do not contain" in answer.answer
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("question, expected", [
+    ("会议是哪天开幕的？", "date"),
+    ("会议什么时候开？", "date"),
+    ("收录了多少个法域？", "number"),
+    ("是第 几 次专家会议？", "ordinal"),
+    ("准则草案的文号是什么？", "symbol"),
+    ("在哪里举行？", "place"),
+    ("网址是什么？", "url"),
+    ("四个重点国家是哪几个？", None),
+    ("When was it launched?", "date"),
+    ("How many countries received assistance?", "number"),
+])
+def test_question_type(question, expected):
+    assert question_type(question) == expected
+
+
+@pytest.mark.unit
+def test_split_sentences_keeps_list_items_together():
+    text = "5. 工作组重点关注三大主题：(a)积累知识；(b)建立信任；(c)技术援助。工作组强调培训。"
+    sentences = [s for _, s in split_sentences(text)]
+    assert sentences == ["5. 工作组重点关注三大主题：(a)积累知识；(b)建立信任；(c)技术援助。", "工作组强调培训。"]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("qtype, sentence, question, fact", [
+    ("date", "会议将于 2018 年 6 月 6 日星期三上午 10 时开幕。", "会议哪天开幕？", "2018 年 6 月 6 日"),
+    ("number", "20. 法律图书馆收录了全世界 180 多个法域的法律。", "收录了多少个法域？", "180 多个法域"),
+    ("number", "该报告已提交（CAC/COSP/2017/CRP.8），汇总 64 个国家的经验。", "汇总了几个国家的经验？", "64 个国家"),
+    ("symbol", "准则草案（CAC/COSP/WG.2/2018/3）提请工作组注意。", "准则草案的文号是什么？", "CAC/COSP/WG.2/2018/3"),
+    ("resolution", "在第一届会议通过的第 1/4 号决议中设立了工作组。", "哪项决议设立了工作组？", "第 1/4 号决议"),
+    ("place", "2017 年 6 月 6 日至 8 日在渥太华共同主办第七届会议。", "在哪里开？", "渥太华"),
+    ("place", "论坛于 2017 年 12 月 4 日至 6 日在华盛顿特区举办。", "论坛在哪里办？", "华盛顿特区"),
+    ("time", "下午 3 时至 5 时 30 分，议程项目 5。", "下午几点开始？", "下午 3 时至 5 时 30 分"),
+    ("date", "工作组在会上讨论了培训。", "哪天讨论？", None),
+])
+def test_extract_fact(qtype, sentence, question, fact):
+    assert AnswerComposer.extract_fact(qtype, sentence, question) == fact
+
+
+@pytest.mark.unit
+def test_a_fact_already_in_the_question_is_not_the_answer():
+    sentence = "2018 年 6 月 6 日和 7 日在维也纳举行的会议将于 2018 年 6 月 8 日开幕。"
+    assert AnswerComposer.extract_fact("date", sentence, "2018年6月6日开始的会议之后哪天开幕？") == "2018 年 6 月 8 日"
+
+
+def _hit(text: str, doc: str = "d", score: float = 1.0, dense: float = 0.9, pid: str = "p1") -> SearchHit:
+    return SearchHit(Paragraph(pid, doc, 0, "paragraph", text, 0, len(text)), score, dense, 10.0)
+
+
+@pytest.mark.unit
+def test_composer_marks_each_claim_against_its_citation():
+    hits = [_hit("工作组第十二次会议于 2018 年 6 月 6 日在维也纳开幕。会议讨论了资产追回。", pid="a"),
+            _hit("工作组第十二次会议的报告于 2018 年 6 月 7 日通过。", pid="b", score=0.95)]
+    composer = AnswerComposer({}, [h.paragraph.text for h in hits])
+    composed = composer.compose("工作组第十二次会议哪天开幕？", hits)
+    assert not composed.abstained
+    assert composed.answer.startswith("2018 年 6 月 6 日。")
+    assert composed.claims[0].hit.paragraph.paragraph_id == "a"
+    assert markers(composed.answer) == {c.marker for c in composed.claims}
+
+
+@pytest.mark.unit
+def test_composer_abstains_on_unrelated_evidence():
+    composer = AnswerComposer({}, ["x"] * 10)
+    hits = [_hit("工作组强调培训和能力建设十分重要。", dense=0.78)]
+    composed = composer.compose("红烧肉怎么做才好吃？", hits)
+    assert composed.abstained
+    assert composed.claims == []

@@ -1,0 +1,65 @@
+"""Hybrid search on the real sample-corpus index."""
+from __future__ import annotations
+
+import pytest
+
+from index.normalization import compact
+from retrieval.pipeline import NotesQA
+from retrieval.query_analysis import expand_query
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def qa(sample_index) -> NotesQA:
+    return NotesQA.load(sample_index)
+
+
+@pytest.mark.parametrize("query, needle", [
+    ("CAC/COSP/WG.2/2018/5", "CAC/COSP/WG.2/2018/5"),
+    ("cac/cosp/wg.2/2018/3 是什么文件", "CAC/COSP/WG.2/2018/3"),
+    ("第 6/2 号决议", "第6/2号决议"),
+    ("CAC/COSP/EG.1/2019/4", "CAC/COSP/EG.1/2019/4"),
+])
+def test_exact_lookups_are_not_drowned_by_the_dense_side(qa, query, needle):
+    top = qa.search(query, top_k=3)
+    assert compact(needle) in compact(top[0].paragraph.text)
+
+
+def test_spacing_and_width_do_not_matter(qa):
+    plain = qa.search("2018年6月6日星期三上午10时开幕", top_k=1)[0]
+    fullwidth = qa.search("２０１８年６月６日 星期三 上午１０时 开幕", top_k=1)[0]
+    assert plain.paragraph.paragraph_id == fullwidth.paragraph.paragraph_id
+    assert "2018 年 6 月 6 日" in plain.paragraph.text
+
+
+def test_traditional_characters_find_simplified_text(qa):
+    hit = qa.search("法律圖書館收錄了多少個法域的法律", top_k=3)
+    assert any("法律图书馆" in h.paragraph.text and "180" in h.paragraph.text for h in hit)
+
+
+def test_repeated_paragraphs_collapse(qa):
+    # 004 lists the same secretariat note under three agenda items
+    results = qa.search("秘书处关于增进《联合国反腐败公约》下国际合作不限成员名额政府间专家会议任务授权执行进展的说明", top_k=10)
+    texts = [compact(h.paragraph.text) for h in results]
+    assert len(texts) == len(set(texts))
+
+
+def test_search_modes_rank_differently_but_all_work(qa):
+    query = "法律图书馆收录了多少个法域的法律？"
+    for mode in ("hybrid", "dense", "keyword"):
+        hits = qa.search(query, top_k=5, mode=mode)
+        assert hits and any("180" in h.paragraph.text for h in hits), mode
+    assert all(h.dense == 0.0 for h in qa.search(query, top_k=3, mode="keyword"))
+
+
+def test_headings_are_not_search_results(qa):
+    assert all(h.paragraph.kind != "heading" for h in qa.search("已采取的行动", top_k=20))
+
+
+@pytest.mark.unit
+def test_english_question_gets_chinese_terms():
+    expanded = expand_query("When was the Global Focal Point Initiative launched?")
+    assert "全球联络点举措" in expanded and "启动" in expanded
+    assert expand_query("资产追回工作组何时开会？") == "资产追回工作组何时开会？"
+    assert "2018年3月21日" in expand_query("as of 21 March 2018")
