@@ -40,6 +40,8 @@ _RESOLUTION = r"第\s*\d{1,2}/\d{1,2}\s*号(?:决议|决定)"
 _PLACE = r"(?<=在)[\u4e00-\u9fff]{2,12}?(?=(?:共同)?(?:举行|召开|举办|主办|开幕|设立))|(?<=日，)[\u4e00-\u9fff]{2,8}(?=$|\n)"
 _ORDINAL = rf"第\s*(?:{_CN_NUM}|\d+)\s*(?:次|届|项|条|章|段)"
 _URL = r"(?:https?://|www\.)[A-Za-z0-9./_\-?=&%#]+"
+_ITEM = r"[\u4e00-\u9fffA-Za-z0-9（）()]{2,20}"
+_ENUMERATION = rf"{_ITEM}(?:、{_ITEM})+(?:(?:和|及|以及|与){_ITEM})?"
 
 # question type -> (patterns in the question, pattern of the fact in the evidence)
 _QUESTION_TYPES: list[tuple[str, re.Pattern, re.Pattern]] = [
@@ -55,6 +57,8 @@ _QUESTION_TYPES: list[tuple[str, re.Pattern, re.Pattern]] = [
     ("number", re.compile(r"多少|(?<!哪)几(?:个|名|次|项|场|届|家|位|分钟)|数量|how many|how much|number of", re.I),
      re.compile(_NUMBER)),
     ("place", re.compile(r"哪里|在哪|何地|地点|哪个城市|哪座城市|where|which city", re.I), re.compile(_PLACE)),
+    ("list", re.compile(r"哪些|哪几|列举|有什么|which (?:countries|organizations|items)|list", re.I),
+     re.compile(_ENUMERATION)),
 ]
 
 

@@ -94,7 +94,8 @@ def test_english_abstention_message(qa):
     ("准则草案的文号是什么？", "symbol"),
     ("在哪里举行？", "place"),
     ("网址是什么？", "url"),
-    ("四个重点国家是哪几个？", None),
+    ("四个重点国家是哪几个？", "list"),
+    ("工作组为什么这样安排？", None),
     ("When was it launched?", "date"),
     ("How many countries received assistance?", "number"),
 ])
