@@ -40,6 +40,7 @@ _RESOLUTION = r"第\s*\d{1,2}/\d{1,2}\s*号(?:决议|决定)"
 _PLACE = r"(?<=在)[\u4e00-\u9fff]{2,12}?(?=(?:共同)?(?:举行|召开|举办|主办|开幕|设立))|(?<=日，)[\u4e00-\u9fff]{2,8}(?=$|\n)"
 _ORDINAL = rf"第\s*(?:{_CN_NUM}|\d+)\s*(?:次|届|项|条|章|段)"
 _URL = r"(?:https?://|www\.)[A-Za-z0-9./_\-?=&%#]+"
+_REASON = r"(?:为了|以便|以期|旨在|目的是|是为了|由于|因为|鉴于)[^。；！？]{2,80}"
 _ITEM = r"[\u4e00-\u9fffA-Za-z0-9（）()]{2,20}"
 _ENUMERATION = rf"{_ITEM}(?:、{_ITEM})+(?:(?:和|及|以及|与){_ITEM})?"
 
@@ -57,6 +58,8 @@ _QUESTION_TYPES: list[tuple[str, re.Pattern, re.Pattern]] = [
     ("number", re.compile(r"多少|(?<!哪)几(?:个|名|次|项|场|届|家|位|分钟)|数量|how many|how much|number of", re.I),
      re.compile(_NUMBER)),
     ("place", re.compile(r"哪里|在哪|何地|地点|哪个城市|哪座城市|where|which city", re.I), re.compile(_PLACE)),
+    ("reason", re.compile(r"为什么|为何|什么原因|原因是|目的是什么|什么目的|出于什么|why|what (?:is|was) the purpose", re.I),
+     re.compile(_REASON)),
     ("list", re.compile(r"哪些|哪几|列举|有什么|which (?:countries|organizations|items)|list", re.I),
      re.compile(_ENUMERATION)),
 ]
@@ -93,6 +96,10 @@ class ComposedAnswer:
     claims: list[Claim] = field(default_factory=list)
     confidence: float = 0.0
     question_type: str | None = None
+
+
+# causal wording is a weaker sign of the answer than a date or a number is
+_FACT_BONUS = {"reason": 0.1}
 
 
 def question_type(question: str) -> str | None:
@@ -206,7 +213,7 @@ class AnswerComposer:
             s.score = (0.55 * cov + 0.25 * para_cov[s.hit_index]
                        + 0.2 * pool[s.hit_index].score / max(pool[0].score, 1e-6))
             if qtype and self._fact_in(qtype, s.text, question):
-                s.score += 0.25  # holds the kind of fact the question asks for
+                s.score += _FACT_BONUS.get(qtype, 0.25)  # holds the kind of fact the question asks for
         if self.embedder is not None and query_vector is not None and (english or cfg.dense_sentence_rerank):
             self._dense_rerank(sentences, query_vector, english)
         sentences.sort(key=lambda s: -s.score)

@@ -95,7 +95,8 @@ def test_english_abstention_message(qa):
     ("在哪里举行？", "place"),
     ("网址是什么？", "url"),
     ("四个重点国家是哪几个？", "list"),
-    ("工作组为什么这样安排？", None),
+    ("工作组为什么这样安排？", "reason"),
+    ("工作组的主要任务是什么？", None),
     ("When was it launched?", "date"),
     ("How many countries received assistance?", "number"),
 ])
