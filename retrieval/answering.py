@@ -79,7 +79,6 @@ class Sentence:
     text: str
     start: int  # offset inside the paragraph text
     score: float = 0.0
-    coverage: float = 0.0
 
 
 @dataclass
@@ -208,7 +207,6 @@ class AnswerComposer:
         local_cov = self._local_coverage(question, [s.text for s in sentences])
         para_cov = [self.coverage(question, f"{hit.paragraph.context}\n{hit.paragraph.text}") for hit in pool]
         for s, cov in zip(sentences, local_cov):
-            s.coverage = cov
             # the paragraph's own rank and its coverage with context both vouch for the sentence
             s.score = (0.55 * cov + 0.25 * para_cov[s.hit_index]
                        + 0.2 * pool[s.hit_index].score / max(pool[0].score, 1e-6))
@@ -244,7 +242,7 @@ class AnswerComposer:
         return ComposedAnswer(answer, False, claims, confidence, qtype)
 
     def _dense_rerank(self, sentences: list[Sentence], query_vector: np.ndarray, english: bool) -> None:
-        """Blend in sentence-level cosine; for English questions it replaces the lexical overlap."""
+        """Blend in sentence-level cosine; it weighs more for English questions, where overlap is thin."""
         ranked = sorted(range(len(sentences)), key=lambda i: -sentences[i].score)[:3 if not english else 8]
         vectors = self._sentence_vectors([sentences[i].text for i in ranked])
         cosines = vectors @ query_vector
