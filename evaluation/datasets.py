@@ -3,7 +3,8 @@
 Project format, one object per line:
     {"id", "question", "answers": [alternatives], "list_items": [all required],
      "evidence": [verbatim source substrings], "doc_ids": [...], "answerable": bool,
-     "type": str, "lang": "zh"|"en"}
+     "type": str, "lang": "zh"|"en", "tags": [optional labels, e.g. "traditional"]}
+The format is documented in evaluation/README.md.
 CMRC 2018 lines ({"id", "question", "answers", "doc_id", "evidence", ...}) are
 read into the same record; every CMRC question is answerable.
 """
@@ -25,6 +26,7 @@ class EvalItem:
     list_items: list[str] = field(default_factory=list)
     type: str = "other"
     lang: str = "zh"
+    tags: list[str] = field(default_factory=list)
 
 
 class DatasetError(ValueError):
@@ -56,9 +58,20 @@ def _item(record: dict) -> EvalItem:
             id=str(record["id"]), question=record["question"], answers=list(record.get("answers", [])),
             evidence=list(record.get("evidence", [])), doc_ids=list(record.get("doc_ids", [])),
             answerable=bool(record.get("answerable", True)), list_items=list(record.get("list_items", [])),
-            type=record.get("type", "other"), lang=record.get("lang", "zh"))
+            type=record.get("type", "other"), lang=record.get("lang", "zh"), tags=list(record.get("tags", [])))
     # CMRC 2018 / SQuAD-style record
     evidence = record.get("evidence") or ""
     return EvalItem(id=str(record["id"]), question=record["question"], answers=list(record["answers"]),
                     evidence=[evidence] if evidence else [], doc_ids=[record["doc_id"]],
                     type=record.get("answer_type", "span"), lang="zh")
+
+
+GENERIC_STEMS = frozenset({"qa", "dev", "test", "train", "questions", "data", "dataset", "eval"})
+
+
+def dataset_name(path: str | Path) -> str:
+    """A short name for reports: the file stem, or its folder's name for generic stems (cmrc2018/qa.jsonl)."""
+    path = Path(path)
+    if path.stem.lower() in GENERIC_STEMS and path.resolve().parent.name:
+        return path.resolve().parent.name
+    return path.stem

@@ -1,13 +1,38 @@
-"""Metrics over per-question records; each function returns plain numbers or dicts."""
+"""Metrics over per-question records; each function returns plain numbers or dicts.
+
+Per question (see runner.score_item), then aggregated by `summarize`:
+
+* retrieval: recall@k (share of the gold units - evidence strings, or gold documents when an item
+  has no evidence - found in the top k), MRR, nDCG@10 (binary gains);
+* answers: accuracy (a gold alternative contained in the answer after normalisation; every item
+  for list questions), list-item recall, exact match and character F1 of the concise answer
+  (for span datasets such as CMRC);
+* citations: precision (share of cited paragraphs that hold gold evidence) and recall (share of
+  the gold evidence found in the cited paragraphs);
+* abstention on unanswerable questions, false abstention on answerable ones; latency p50/p95.
+
+Normalisation everywhere is `index.normalization.compact`: NFKC, lower case, traditional ->
+simplified, no whitespace; exact match and F1 also drop punctuation.
+"""
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Sequence
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
 from index.normalization import compact
 from index.segmentation import clean_inline
+
+RECALL_CURVE_DEPTH = 20
+NDCG_K = 10
+
+# "[1]", "[12]": the citation markers the answer composer appends to its sentences
+_MARKER = re.compile(r"\[\d{1,3}\]")
+_SENTENCE_END = re.compile(r"(?<=[。！？!?])")
 
 
 _FOOTNOTE_MARK = re.compile(r"^(?:\^\w{1,3}|\*|[¹²³⁴⁵⁶⁷⁸⁹⁰]+)\s*")
@@ -24,6 +49,8 @@ def evidence_in(evidence: str, paragraph_text: str) -> bool:
     pieces = _pieces(evidence)
     return bool(pieces) and all(p in target for p in pieces)
 
+
+# --- retrieval ------------------------------------------------------------------------------
 
 def evidence_recall_at_k(evidence: Sequence[str], ranked_texts: Sequence[str], k: int) -> float:
     """Share of gold evidence strings found in the top-k paragraphs."""
@@ -48,6 +75,51 @@ def reciprocal_rank(evidence: Sequence[str], ranked_texts: Sequence[str]) -> flo
     return 0.0
 
 
+def first_ranks(units: Sequence[str], ranked: Sequence[str], contains: Callable[[str, str], bool]) -> list[int | None]:
+    """For each gold unit, the 1-based rank of the first result that holds it (None: not retrieved)."""
+    out: list[int | None] = []
+    for unit in units:
+        out.append(next((rank for rank, item in enumerate(ranked, start=1) if contains(unit, item)), None))
+    return out
+
+
+def evidence_ranks(evidence: Sequence[str], ranked_texts: Sequence[str]) -> list[int | None]:
+    return first_ranks(evidence, ranked_texts, evidence_in)
+
+
+def doc_ranks(doc_ids: Sequence[str], ranked_doc_ids: Sequence[str]) -> list[int | None]:
+    return first_ranks(doc_ids, ranked_doc_ids, lambda unit, item: unit == item)
+
+
+def recall_at_k(ranks: Sequence[int | None], k: int) -> float:
+    """Share of gold units whose first rank is within k (0.0 when there are no units)."""
+    if not ranks:
+        return 0.0
+    return sum(1 for r in ranks if r is not None and r <= k) / len(ranks)
+
+
+def mrr_from_ranks(ranks: Sequence[int | None]) -> float:
+    """Reciprocal rank of the first result holding any gold unit."""
+    found = [r for r in ranks if r is not None]
+    return 1.0 / min(found) if found else 0.0
+
+
+def ndcg_at_k(ranks: Sequence[int | None], k: int = NDCG_K) -> float:
+    """Binary nDCG: a result gains 1 when it is the first to hold one or more gold units.
+
+    The ideal ranking puts min(units, k) such results at the top. (When two gold units sit in
+    the same paragraph the best achievable value is a little below 1.)
+    """
+    if not ranks:
+        return 0.0
+    gain_ranks = {r for r in ranks if r is not None and r <= k}
+    dcg = sum(1.0 / math.log2(r + 1) for r in gain_ranks)
+    ideal = sum(1.0 / math.log2(i + 1) for i in range(1, min(len(ranks), k) + 1))
+    return dcg / ideal if ideal else 0.0
+
+
+# --- answers --------------------------------------------------------------------------------
+
 def answer_correct(answer: str, answers: Sequence[str], list_items: Sequence[str] = ()) -> bool:
     """A gold answer contained in the answer after normalisation; every item for lists."""
     got = compact(answer)
@@ -56,26 +128,196 @@ def answer_correct(answer: str, answers: Sequence[str], list_items: Sequence[str
     return any(compact(a) and compact(a) in got for a in answers)
 
 
+def list_item_recall(answer: str, list_items: Sequence[str]) -> float:
+    """Share of the required list items contained in the answer (after normalisation)."""
+    if not list_items:
+        return 0.0
+    got = compact(answer)
+    return sum(1 for i in list_items if compact(i) and compact(i) in got) / len(list_items)
+
+
+def strip_markers(text: str) -> str:
+    return _MARKER.sub("", text).strip()
+
+
+def concise_answer(answer: str, first_quote: str | None = None) -> str:
+    """The direct fact the composer puts first, else its first sentence, without markers.
+
+    The composer writes "{fact}。{sentence}[1]..." when it isolated a fact (". " after the fact
+    for English questions) and "{sentence}[1]..." otherwise. The concise answer is the text
+    before the sentence that carries the first marker; when nothing precedes that sentence it
+    is the sentence itself. `first_quote` (the quote of the first citation, which starts with
+    that sentence) locates the sentence exactly; without it the head is cut at the last Chinese
+    sentence end. An answer without markers (a baseline's passage) is returned whole.
+    """
+    match = _MARKER.search(answer)
+    if not match:
+        return answer.strip()
+    head = answer[:match.start()]
+    fact = ""
+    if first_quote:
+        quote = first_quote.strip()
+        for start in range(len(head)):
+            tail = head[start:].strip()
+            if tail and quote.startswith(tail):
+                fact = head[:start]
+                break
+    else:
+        pieces = [p for p in _SENTENCE_END.split(head) if p.strip()]
+        if len(pieces) > 1:
+            fact = "".join(pieces[:-1])
+    fact = fact.strip().rstrip("。.").strip()
+    return fact if fact else strip_markers(head)
+
+
+def normalize_span(text: str) -> str:
+    """`compact` without punctuation: the comparison exact match and F1 use."""
+    return "".join(ch for ch in compact(text) if not unicodedata.category(ch).startswith("P"))
+
+
+def exact_match(prediction: str, golds: Sequence[str]) -> float:
+    """1.0 when the prediction equals one gold alternative after normalisation."""
+    got = normalize_span(prediction)
+    return float(any(got == normalize_span(g) for g in golds if normalize_span(g)))
+
+
+def char_f1(prediction: str, golds: Sequence[str]) -> float:
+    """Character-level F1 (SQuAD's token F1 with characters as tokens), best over the golds."""
+    got = Counter(normalize_span(prediction))
+    best = 0.0
+    for gold in golds:
+        want = Counter(normalize_span(gold))
+        common = sum((got & want).values())
+        if not common:
+            continue
+        precision = common / sum(got.values())
+        recall = common / sum(want.values())
+        best = max(best, 2 * precision * recall / (precision + recall))
+    return best
+
+
+# --- citations ------------------------------------------------------------------------------
+
+def citation_supports(citation_text: str, citation_doc: str, evidence: Sequence[str],
+                      doc_ids: Sequence[str]) -> bool:
+    """A citation is correct when its paragraph holds a gold evidence string (or, for an item
+    without evidence, comes from a gold document)."""
+    if evidence:
+        return any(evidence_in(e, citation_text) for e in evidence)
+    return citation_doc in doc_ids
+
+
+def citation_precision(supports: Sequence[bool]) -> float | None:
+    """Share of citations whose paragraph holds gold evidence; None without citations."""
+    return sum(map(bool, supports)) / len(supports) if supports else None
+
+
+def citation_recall(evidence: Sequence[str], doc_ids: Sequence[str], cited_texts: Sequence[str],
+                    cited_docs: Sequence[str]) -> float:
+    """Share of gold evidence strings (or gold documents) found among the cited paragraphs."""
+    if evidence:
+        return sum(any(evidence_in(e, t) for t in cited_texts) for e in evidence) / len(evidence)
+    if doc_ids:
+        return sum(d in set(cited_docs) for d in doc_ids) / len(doc_ids)
+    return 0.0
+
+
+# --- aggregation ----------------------------------------------------------------------------
+
 def percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(values, q)) if len(values) else 0.0
 
 
+def abstention_rate(records: Iterable[dict]) -> float | None:
+    values = [bool(r["abstained"]) for r in records]
+    return _mean(values) if values else None
+
+
+def _units_ranks(record: dict) -> list[int | None] | None:
+    """The ranks recall is computed on: evidence strings, else gold documents."""
+    if record.get("has_evidence") and "evidence_ranks" in record:
+        return record["evidence_ranks"]
+    if not record.get("has_evidence") and "doc_ranks" in record:
+        return record["doc_ranks"]
+    return None
+
+
+def _recall_value(record: dict, k: int) -> float | None:
+    ranks = _units_ranks(record)
+    if ranks is not None:
+        return recall_at_k(ranks, k) if ranks else None
+    table = record["evidence_recall"] if record.get("has_evidence") else record.get("doc_hit", {})
+    return table.get(str(k))
+
+
+def recall_curve(records: Sequence[dict], depth: int = RECALL_CURVE_DEPTH) -> dict[str, float]:
+    """Mean recall@k for k = 1..depth over answerable questions (needs the ranks in the records)."""
+    answerable = [r for r in records if r["answerable"]]
+    curve: dict[str, float] = {}
+    for k in range(1, depth + 1):
+        values = [v for r in answerable if (v := _recall_value(r, k)) is not None]
+        curve[str(k)] = _mean(values)
+    return curve
+
+
 def summarize(records: Sequence[dict], ks: Sequence[int] = (1, 3, 5, 10)) -> dict:
-    """Aggregate per-question records (see runner.evaluate) into the metric table."""
+    """Aggregate per-question records (see runner.score_item) into the metric table."""
     answerable = [r for r in records if r["answerable"]]
     unanswerable = [r for r in records if not r["answerable"]]
+    with_evidence = [r for r in answerable if r["has_evidence"]]
     out: dict = {"questions": len(records), "answerable": len(answerable), "unanswerable": len(unanswerable)}
     for k in ks:
-        out[f"evidence_recall@{k}"] = _mean(r["evidence_recall"][str(k)] for r in answerable if r["has_evidence"])
+        out[f"recall@{k}"] = _mean(v for r in answerable if (v := _recall_value(r, k)) is not None)
+    for k in ks:
+        out[f"evidence_recall@{k}"] = _mean(r["evidence_recall"][str(k)] for r in with_evidence)
         out[f"doc_hit@{k}"] = _mean(r["doc_hit"][str(k)] for r in answerable)
-    out["mrr"] = _mean(r["reciprocal_rank"] for r in answerable if r["has_evidence"])
+    out["mrr"] = _mean(r["reciprocal_rank"] for r in with_evidence)
+    if any("ndcg@10" in r for r in answerable):
+        out["ndcg@10"] = _mean(r["ndcg@10"] for r in answerable if "ndcg@10" in r)
     out["answer_accuracy"] = _mean(r["correct"] for r in answerable)
+    lists = [r for r in answerable if r.get("list_recall") is not None]
+    out["list_item_recall"] = _mean(r["list_recall"] for r in lists) if lists else None
+    if any("exact_match" in r for r in answerable):
+        out["exact_match"] = _mean(r["exact_match"] for r in answerable if "exact_match" in r)
+        out["f1"] = _mean(r["f1"] for r in answerable if "f1" in r)
+    precisions = [r["citation_precision"] for r in answerable if r.get("citation_precision") is not None]
+    if any("citation_precision" in r for r in answerable):
+        out["citation_precision"] = _mean(precisions) if precisions else None
+        out["citation_recall"] = _mean(r["citation_recall"] for r in answerable
+                                       if r.get("citation_recall") is not None)
     out["false_abstention"] = _mean(r["abstained"] for r in answerable)
     out["abstention"] = _mean(r["abstained"] for r in unanswerable) if unanswerable else None
     latencies = [r["latency_ms"] for r in records]
     out["latency_p50_ms"] = round(percentile(latencies, 50), 1)
     out["latency_p95_ms"] = round(percentile(latencies, 95), 1)
+    out["latency_mean_ms"] = round(float(np.mean(latencies)), 1) if latencies else 0.0
+    if any("evidence_ranks" in r or "doc_ranks" in r for r in answerable):
+        out["recall_curve"] = recall_curve(records)
+    out["accuracy_by_type"] = accuracy_by(records, "type")
+    tagged = [r for r in records if r.get("tags")]
+    if tagged:
+        out["accuracy_by_tag"] = accuracy_by(records, "tags")
     return out
+
+
+def question_ok(record: dict) -> bool:
+    """Right answer to an answerable question, abstention on an unanswerable one."""
+    return bool(record["correct"]) if record["answerable"] else bool(record["abstained"])
+
+
+def accuracy_by(records: Sequence[dict], field: str) -> dict[str, dict]:
+    """{group: {"n", "accuracy"}}: accuracy on answerable questions, abstention on unanswerable ones.
+
+    `field` is a record key holding a string ("type") or a list of strings ("tags").
+    """
+    groups: dict[str, list[dict]] = {}
+    for r in records:
+        values = r.get(field)
+        for value in (values if isinstance(values, list) else [values]):
+            if value:
+                groups.setdefault(str(value), []).append(r)
+    return {name: {"n": len(rs), "accuracy": _mean(question_ok(r) for r in rs)}
+            for name, rs in sorted(groups.items())}
 
 
 def _mean(values) -> float:

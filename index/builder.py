@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from index.embedders import BATCH_SIZE, DEFAULT_EMBEDDER, create_embedder
+from index.embedders import BATCH_SIZE, DEFAULT_EMBEDDER, Embedder, create_embedder
 from index.loading import SourceError, load_sources
 from index.models import Paragraph, SkippedSource, SourceDocument
 from index.segmentation import segment_document
@@ -51,9 +52,18 @@ def document_title(doc: SourceDocument, paragraphs: list[Paragraph]) -> str:
     return paragraphs[0].text[:40] if paragraphs else doc.doc_id
 
 
+# progress(stage, done, total): stages "loading", "embedding" (done/total paragraphs), "writing"
+ProgressCallback = Callable[[str, int, int], None]
+
+
 def build_index(corpus: str | Path, index_dir: str | Path, embedder_spec: str = DEFAULT_EMBEDDER,
-                *, show_progress: bool = True) -> BuildReport:
+                *, show_progress: bool = True, embedder: Embedder | None = None,
+                progress: ProgressCallback | None = None) -> BuildReport:
+    """`embedder` (optional) replaces create_embedder(embedder_spec), e.g. a wrapper that serialises calls;
+    `progress` (optional) is called as the build advances (background jobs report it)."""
     started = time.perf_counter()
+    report = progress or (lambda stage, done, total: None)
+    report("loading", 0, 0)
     index_dir = Path(index_dir)
     try:
         loaded = load_sources(corpus)
@@ -90,16 +100,17 @@ def build_index(corpus: str | Path, index_dir: str | Path, embedder_spec: str = 
 
     searchable = [i for i, p in enumerate(paragraphs) if p.kind in SEARCHABLE_KINDS]
     texts = [_with_title(paragraphs[i], documents) for i in searchable]
-    embedder = create_embedder(embedder_spec)
+    embedder = embedder or create_embedder(embedder_spec)
 
     with build_lock(index_dir):
         embed_started = time.perf_counter()
         cache = EmbeddingCache(index_dir / "embedding_cache.sqlite")
         try:
-            vectors, embedded = _embed_with_cache(embedder, texts, cache, show_progress)
+            vectors, embedded = _embed_with_cache(embedder, texts, cache, show_progress, report)
         finally:
             cache.close()
         embed_seconds = time.perf_counter() - embed_started
+        report("writing", 0, 0)
         tokens = [keyword_tokens(t) for t in texts]
         manifest = {
             "embedder": {"name": embedder.name, "spec": embedder_spec, "dimension": embedder.dimension},
@@ -121,11 +132,13 @@ def _with_title(paragraph: Paragraph, documents: dict[str, dict]) -> str:
 
 
 def _embed_with_cache(embedder, texts: list[str], cache: EmbeddingCache,
-                      show_progress: bool) -> tuple[np.ndarray, int]:
+                      show_progress: bool, progress: ProgressCallback | None = None) -> tuple[np.ndarray, int]:
     keys = [cache.key(embedder.name, t) for t in texts]
     found = cache.get_many(keys)
     missing = [i for i, k in enumerate(keys) if k not in found]
     fresh: dict[str, np.ndarray] = {}
+    if progress:
+        progress("embedding", 0, len(missing))
     with tqdm(total=len(missing), desc="embedding", unit="para", disable=not show_progress or not missing) as bar:
         for start in range(0, len(missing), BATCH_SIZE):
             batch = missing[start:start + BATCH_SIZE]
@@ -133,6 +146,8 @@ def _embed_with_cache(embedder, texts: list[str], cache: EmbeddingCache,
             for i, v in zip(batch, vectors):
                 fresh[keys[i]] = v
             bar.update(len(batch))
+            if progress:
+                progress("embedding", start + len(batch), len(missing))
     if fresh:
         cache.put_many(fresh)
     found.update(fresh)

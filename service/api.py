@@ -14,7 +14,12 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
+from service.chat import api_router as chat_api_router
+from service.chat import pages_router as chat_pages_router
 from service.errors import install_error_handlers
+from service.operations import CollectionQADep, install_operations, start_operations, stop_operations
+from service.operations import ask as ask_in_collection
+from service.operations import search as search_in_collection
 from service.qa_service import QAService
 from service.schemas import (AskRequest, AskResponse, DocumentDetail, DocumentList, ErrorResponse, Health,
                              ParagraphOut, SearchRequest, SearchResponse)
@@ -36,30 +41,30 @@ health_router = APIRouter(tags=["health"])
 
 
 @qa_router.post("/ask")
-def ask(body: AskRequest, qa: QADep) -> AskResponse:
+def ask(body: AskRequest, request: Request) -> AskResponse:
     """Answer a question from the notes, with paragraph-level citations, or abstain."""
-    return qa.ask(body.question, body.top_k)
+    return ask_in_collection(request, body)  # the body's collection (or the default), checked and audited
 
 
 @qa_router.post("/search")
-def search(body: SearchRequest, qa: QADep) -> SearchResponse:
+def search(body: SearchRequest, request: Request) -> SearchResponse:
     """Rank the notes' paragraphs for a query (hybrid dense + keyword search)."""
-    return qa.search(body.query, body.top_k)
+    return search_in_collection(request, body)
 
 
 @documents_router.get("")
-def list_documents(qa: QADep) -> DocumentList:
+def list_documents(qa: CollectionQADep) -> DocumentList:
     return qa.documents()
 
 
 @documents_router.get("/{doc_id}")
-def get_document(doc_id: str, qa: QADep) -> DocumentDetail:
+def get_document(doc_id: str, qa: CollectionQADep) -> DocumentDetail:
     """A document with all its paragraphs in reading order."""
     return qa.document(doc_id)
 
 
 @documents_router.get("/{doc_id}/paragraphs/{paragraph_id}")
-def get_paragraph(doc_id: str, paragraph_id: str, qa: QADep) -> ParagraphOut:
+def get_paragraph(doc_id: str, paragraph_id: str, qa: CollectionQADep) -> ParagraphOut:
     return qa.paragraph(doc_id, paragraph_id)
 
 
@@ -84,17 +89,25 @@ def create_app(settings: Settings | None = None, *, qa_service: QAService | None
         # uvicorn binds the port only after startup, so /healthz answers once the index is loaded
         if getattr(app.state, "qa_service", None) is None:
             app.state.qa_service = await run_in_threadpool(QAService.load, settings)
-        yield
+        await run_in_threadpool(start_operations, app)  # collections, jobs left by a crash, keys, audit
+        try:
+            yield
+        finally:
+            stop_operations(app)
 
     app = FastAPI(title="NotesQA", version=_package_version(), lifespan=lifespan,
                   description="Question answering over Chinese source notes, with paragraph-level citations.")
     app.state.settings = settings
     app.state.qa_service = qa_service
+    install_operations(app, settings)  # keys, limits, collections, jobs, /readyz, /metrics (before CORS)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
-                           allow_methods=["GET", "POST"], allow_headers=["*"])
+                           allow_methods=["GET", "POST"], allow_headers=["*"],
+                           expose_headers=["Retry-After"])  # the widget shows how long to wait after a 429
     install_error_handlers(app)
     app.include_router(qa_router)
     app.include_router(documents_router)
     app.include_router(health_router)
+    app.include_router(chat_api_router)  # /v1/ask/stream, /v1/examples, /v1/feedback
+    app.include_router(chat_pages_router)  # /, /widget.js, /documents/{doc_id}, /web/*
     return app

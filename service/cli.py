@@ -14,14 +14,15 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from evaluation.datasets import DatasetError, load_dataset
-from evaluation.runner import KS, HTTPClient, InProcessClient, evaluate
 from index.builder import BuildError, BuildReport, build_index
 from index.embedders import EmbedderError
 from index.loading import SourceError
 from index.snapshot import SnapshotError, current_snapshot_path
 from service.api import create_app
 from service.errors import ServiceError
+from service.feedback_cli import feedback_app
+from service.operations import OperationsError, check_binding, preload_collections
+from service.ops_cli import register as register_operations_commands
 from service.qa_service import QAService
 from service.settings import Settings
 
@@ -30,6 +31,8 @@ app = typer.Typer(name="notesqa", no_args_is_help=True, add_completion=False, pr
                   help="Question answering over Chinese source notes, with paragraph-level citations.")
 index_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Build the search index of a corpus.")
 app.add_typer(index_app, name="index")
+app.add_typer(feedback_app, name="feedback")
+register_operations_commands(app)  # collection, documents, jobs, keys
 
 # Options left unset fall back to NOTESQA_* environment variables, then to the defaults in Settings.
 IndexOption = Annotated[Path | None, typer.Option(
@@ -125,16 +128,35 @@ def index_build(corpus: CorpusOption = None, index: IndexOption = None, embedder
 def serve(index: IndexOption = None,
           host: Annotated[str | None, typer.Option(help="Interface to bind [env NOTESQA_HOST].")] = None,
           port: Annotated[int | None, typer.Option(help="Port [env NOTESQA_PORT].")] = None,
-          corpus: CorpusOption = None, embedder: EmbedderOption = None) -> None:
+          corpus: CorpusOption = None, embedder: EmbedderOption = None,
+          data_dir: Annotated[Path | None, typer.Option(
+              "--data-dir", file_okay=False,
+              help="Collections, jobs, keys, audit log [env NOTESQA_DATA_DIR; default var/data].")] = None,
+          insecure_no_auth_on_network: Annotated[bool, typer.Option(
+              "--insecure-no-auth-on-network",
+              help="Allow a non-loopback --host although no API key exists: anyone who reaches the port "
+                   "can read and change everything.")] = False) -> None:
     """Serve the HTTP API (building the index first if the folder has none).
 
     Send SIGHUP to load the index folder's newest snapshot without a restart.
+    Without API keys the server binds loopback only (see `notesqa keys create`).
     """
-    settings = make_settings(index_dir=index, host=host, port=port, corpus_path=corpus, embedder=embedder)
+    settings = make_settings(index_dir=index, host=host, port=port, corpus_path=corpus, embedder=embedder,
+                             data_dir=data_dir)
+    try:
+        settings = check_binding(settings, insecure_no_auth=insecure_no_auth_on_network)
+    except OperationsError as exc:
+        fail(str(exc), EXIT_BAD_INPUT)
     ensure_index(settings)
     service = load_service(settings)
+    try:
+        collections = preload_collections(settings, service)
+    except OperationsError as exc:
+        fail(f"cannot load the collections in {settings.data_dir}: {exc}")
     reload_on_sighup(service)
-    uvicorn.run(create_app(settings, qa_service=service), host=settings.host, port=settings.port)
+    application = create_app(settings, qa_service=service)
+    application.state.collections = collections
+    uvicorn.run(application, host=settings.host, port=settings.port)
 
 
 def reload_on_sighup(service: QAService) -> None:
@@ -193,65 +215,8 @@ def search(query: Annotated[str, typer.Argument(help="The search text.")], index
         typer.echo(f"    {text[:200]}{'…' if len(text) > 200 else ''}")
 
 
-METRIC_LABELS = {
-    **{f"evidence_recall@{k}": f"evidence recall@{k}" for k in KS},
-    **{f"doc_hit@{k}": f"doc hit@{k}" for k in KS},
-    "mrr": "MRR",
-    "answer_accuracy": "answer accuracy",
-    "abstention": "abstention (unanswerable)",
-    "false_abstention": "false abstention (answerable)",
-    "latency_p50_ms": "latency p50 (ms)",
-    "latency_p95_ms": "latency p95 (ms)",
-}
+# --- eval: the evaluation suite's commands live in evaluation/cli.py ------------------------------
+# `notesqa eval DATASET` (= `eval run`), `eval baselines`, `eval compare`, `eval convert`, `eval readme`.
+from evaluation.cli import eval_app  # noqa: E402  (imported last: it uses the helpers above)
 
-
-def print_metrics(metrics: dict, title: str) -> None:
-    table = Table(title=title, title_justify="left")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    table.add_row("questions", str(metrics["questions"]))
-    table.add_row("answerable / unanswerable", f"{metrics['answerable']} / {metrics['unanswerable']}")
-    for key, label in METRIC_LABELS.items():
-        if key not in metrics:
-            continue
-        value = metrics[key]
-        shown = "n/a" if value is None else f"{value:.1f}" if key.startswith("latency") else f"{value:.3f}"
-        table.add_row(label, shown)
-    console.print(table)
-
-
-@app.command("eval")
-def evaluate_dataset(
-        dataset: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Questions (.jsonl).")],
-        index: IndexOption = None, corpus: CorpusOption = None,
-        api: Annotated[str | None, typer.Option(help="Evaluate a running server at this URL instead.")] = None,
-        api_key: Annotated[str | None, typer.Option(help="Bearer token for --api.")] = None,
-        limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions.")] = None,
-        top_k: Annotated[int, typer.Option("--top-k", min=1, help="Paragraphs retrieved per question.")] = 5,
-        out: Annotated[Path | None, typer.Option(dir_okay=False,
-                                                 help="Write metrics and records here (JSON).")] = None,
-        embedder: EmbedderOption = None) -> None:
-    """Score answers and retrieval on a dataset, in-process or against a server (--api)."""
-    try:
-        items = load_dataset(dataset, limit=limit)
-    except DatasetError as exc:
-        fail(str(exc), EXIT_BAD_INPUT)
-    if api:
-        client: HTTPClient | InProcessClient = HTTPClient(api, api_key=api_key)
-    else:
-        settings = make_settings(index_dir=index, corpus_path=corpus, embedder=embedder)
-        if corpus is not None:
-            ensure_index(settings)
-        client = InProcessClient(load_service(settings).qa)
-    try:
-        metrics, records = evaluate(items, client, top_k=top_k)
-    except httpx.HTTPStatusError as exc:
-        fail(f"{exc.request.url} answered {exc.response.status_code}: {exc.response.text[:300]}")
-    except httpx.HTTPError as exc:
-        fail(f"cannot reach {api}: {exc}")
-    print_metrics(metrics, f"{dataset.name}: top_k={top_k}, {'API ' + api if api else 'in-process'}")
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"metrics": metrics, "records": records}, ensure_ascii=False, indent=2),
-                       encoding="utf-8")
-        typer.echo(f"Wrote {out}")
+app.add_typer(eval_app, name="eval")

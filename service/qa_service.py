@@ -15,18 +15,24 @@ log = logging.getLogger(__name__)
 
 
 class QAService:
-    def __init__(self, qa: NotesQA, settings: Settings) -> None:
+    def __init__(self, qa: NotesQA, settings: Settings, *, query_lock: threading.Lock | None = None) -> None:
         self._qa = qa
         self._settings = settings
         # The embedder is a C engine that is not safe to call from several threads at once,
         # and FastAPI runs sync endpoints on a thread pool: every query goes through this lock.
-        self._query_lock = threading.Lock()
+        # Several services sharing one embedder (collections) share one lock (`query_lock`).
+        self._query_lock = query_lock or threading.Lock()
         self._reload_lock = threading.Lock()
 
     @classmethod
-    def load(cls, settings: Settings) -> QAService:
+    def load(cls, settings: Settings, *, query_lock: threading.Lock | None = None) -> QAService:
         """Raises index.snapshot.SnapshotError (missing, damaged, other embedder) or EmbedderError."""
-        return cls(NotesQA.load(settings.index_dir, settings.embedder), settings)
+        return cls(NotesQA.load(settings.index_dir, settings.embedder), settings, query_lock=query_lock)
+
+    @property
+    def query_lock(self) -> threading.Lock:
+        """Held around every call into the embedder."""
+        return self._query_lock
 
     @property
     def qa(self) -> NotesQA:

@@ -16,11 +16,15 @@ class AskRequest(BaseModel):
     question: StrictStr = Field(description="The question, in Chinese or English.",
                                 examples=["资产追回工作组2018年的会议是哪天开幕的？"])
     top_k: StrictInt = Field(default=5, description="Paragraphs to retrieve (1..max_top_k).")
+    collection: StrictStr | None = Field(default=None, max_length=64,
+                                         description="Collection to answer from (default: the default collection).")
 
 
 class SearchRequest(BaseModel):
     query: StrictStr = Field(description="Free-text query.", examples=["全球联络点举措"])
     top_k: StrictInt = Field(default=10, description="Results to return (1..max_top_k).")
+    collection: StrictStr | None = Field(default=None, max_length=64,
+                                         description="Collection to search (default: the default collection).")
 
 
 # Responses

@@ -34,6 +34,25 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(default=2000, ge=1)
     max_top_k: int = Field(default=50, ge=1)
     cors_origins: Annotated[list[str], NoDecode, BeforeValidator(parse_cors)] = []
+    # --- operations: collections, keys, limits, audit (service/operations.py) ---
+    data_dir: Path = Path("var/data")  # collections/, jobs/, keys.json, audit/
+    default_collection: str = "default"  # the name under which `index_dir` is served
+    auth_required: bool = False  # refuse /v1 without a key even when keys.json is empty (set by `serve`)
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)  # JSON bodies
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)  # document uploads
+    rate_limit_per_minute: float = Field(default=600.0, ge=0)  # per key, or per client IP when open; 0 = off
+    rate_limit_burst: int = Field(default=120, ge=1)
+    max_concurrent_queries: int = Field(default=16, ge=1)  # ask/search admitted at once (then 503)
+    queue_timeout_s: float = Field(default=10.0, gt=0)  # wait for a slot before answering 503
+    request_timeout_s: float = Field(default=60.0, gt=0)  # ask/search answered 504 after this
+    audit_enabled: bool = True
+    audit_retention_days: int = Field(default=30, ge=1)
+    metrics_public: bool = False  # /metrics without an admin key once keys exist
+    watch_interval_s: float = Field(default=2.0, ge=0)  # poll collections for snapshots the CLI built; 0 = off
+    # --- chat widget, pages, feedback (service/chat.py, service/feedback.py) ---
+    feedback_path: Path | None = None  # JSONL of answer feedback; default: feedback.jsonl next to index_dir
+    examples_path: Path | None = None  # example questions; default: examples.json of the indexed corpus
+    stream_delay_ms: int = Field(default=20, ge=0, le=2000)  # pause between /v1/ask/stream deltas
 
     @field_validator("embedder")
     @classmethod

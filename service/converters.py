@@ -1,0 +1,137 @@
+"""Uploaded files to indexable text: .txt/.md/.jsonl are checked and kept as they are; .docx (python-docx)
+and .pdf (pypdf) are converted to plain text. Anything unreadable is refused before it is stored.
+"""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import zipfile
+from dataclasses import dataclass
+
+from index.loading import SourceError, decode_bytes, make_doc_id
+
+TEXT_SUFFIXES = (".txt", ".md")
+SUFFIXES = (".txt", ".md", ".jsonl", ".docx", ".pdf")
+MAX_UNCOMPRESSED_RATIO = 100  # a .docx inflating beyond this is treated as a zip bomb
+
+
+class ConversionError(ValueError):
+    """The upload cannot be read as the format its name says."""
+
+
+@dataclass
+class Converted:
+    format: str  # "txt" | "md" | "jsonl" | "docx" | "pdf"
+    source_suffix: str  # ".txt" or ".jsonl": how the source is stored for the indexer
+    source: bytes  # what the indexer reads
+    records: int  # documents the source holds (jsonl: valid records)
+
+
+def convert(data: bytes, suffix: str, name: str) -> Converted:
+    suffix = suffix.lower()
+    if suffix in TEXT_SUFFIXES:
+        _decode(data, name)
+        return Converted(suffix[1:], ".txt", data, 1)
+    if suffix == ".jsonl":
+        return Converted("jsonl", ".jsonl", data, _check_jsonl(data, name))
+    if suffix == ".docx":
+        return Converted("docx", ".txt", _docx_text(data, name).encode("utf-8"), 1)
+    if suffix == ".pdf":
+        return Converted("pdf", ".txt", _pdf_text(data, name).encode("utf-8"), 1)
+    raise ConversionError(f"{name}: unsupported file type {suffix or '(none)'}; use one of {', '.join(SUFFIXES)}")
+
+
+def _decode(data: bytes, name: str) -> str:
+    try:
+        return decode_bytes(data, name)
+    except SourceError as exc:
+        raise ConversionError(str(exc)) from None
+
+
+def _check_jsonl(data: bytes, name: str) -> int:
+    valid, first_error = 0, None
+    seen: set[str] = set()
+    for number, line in enumerate(_decode(data, name).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+            doc_id, text = record.get("doc_id"), record.get("text")
+            if not isinstance(doc_id, str) or not doc_id.strip():
+                raise ValueError("missing string field 'doc_id'")
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError("missing or empty string field 'text'")
+            doc_id = make_doc_id(doc_id)
+            if doc_id in seen:
+                raise ValueError(f"duplicate doc_id {doc_id!r}")
+            seen.add(doc_id)
+            valid += 1
+        except (ValueError, SourceError) as exc:
+            first_error = first_error or f"line {number}: {exc}"
+    if not valid:
+        raise ConversionError(f"{name}: no valid record ({first_error or 'the file has no lines'}); "
+                              "each line must be a JSON object with string fields 'doc_id' and 'text'")
+    return valid
+
+
+def _docx_text(data: bytes, name: str) -> str:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            inflated = sum(info.file_size for info in archive.infolist())
+            if inflated > MAX_UNCOMPRESSED_RATIO * max(len(data), 1 << 20):
+                raise ConversionError(f"{name}: the archive inflates to {inflated} bytes; refused")
+            if "word/document.xml" not in archive.namelist():
+                raise ConversionError(f"{name}: not a Word document (no word/document.xml)")
+    except zipfile.BadZipFile:
+        raise ConversionError(f"{name}: not a .docx file (not a zip archive)") from None
+    try:
+        import docx
+        from docx.table import Table
+        from docx.text.paragraph import Paragraph
+
+        document = docx.Document(io.BytesIO(data))
+        blocks: list[str] = []
+        for block in document.iter_inner_content():
+            if isinstance(block, Paragraph):
+                text = block.text.strip()
+                if not text:
+                    continue
+                style = (block.style.name if block.style is not None else "") or ""
+                blocks.append(f"# {text}" if style.lower().startswith(("heading", "title")) else text)
+            elif isinstance(block, Table):
+                for row in block.rows:
+                    cells = list(dict.fromkeys(c.text.strip() for c in row.cells if c.text.strip()))
+                    if cells:
+                        blocks.append("\t".join(cells))
+    except ConversionError:
+        raise
+    except Exception as exc:  # python-docx / lxml raise many types on damaged files
+        raise ConversionError(f"{name}: cannot read the Word document ({type(exc).__name__})") from None
+    text = "\n\n".join(blocks)
+    if not text.strip():
+        raise ConversionError(f"{name}: the Word document has no text")
+    return text + "\n"
+
+
+def _pdf_text(data: bytes, name: str) -> str:
+    if not data.lstrip()[:5] == b"%PDF-":
+        raise ConversionError(f"{name}: not a PDF file (no %PDF header)")
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # damaged files warn per object
+    try:
+        from pypdf import PdfReader
+
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise ConversionError(f"{name}: the PDF is encrypted")
+        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+    except ConversionError:
+        raise
+    except Exception as exc:
+        raise ConversionError(f"{name}: cannot read the PDF ({type(exc).__name__})") from None
+    text = "\n\f\n".join(pages)  # form feeds mark page breaks for the segmenter
+    if not text.replace("\f", "").strip():
+        raise ConversionError(f"{name}: the PDF has no extractable text (a scan needs OCR first)")
+    return text + "\n"

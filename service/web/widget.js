@@ -1,0 +1,998 @@
+/*
+ * NotesQA chat widget. Add to any page:
+ *
+ *   <script src="https://<service>/widget.js" data-api="https://<service>" data-title="资料问答"
+ *           data-lang="zh" defer></script>
+ *
+ * data-api          service URL (default: where widget.js was loaded from)
+ * data-title        panel title                 data-greeting     first message
+ * data-placeholder  input placeholder           data-accent       CSS colour (default #1f5fbf)
+ * data-lang         zh | en                     data-position     bottom-right | bottom-left
+ * data-mode         floating (default) | page (fills data-target, no launcher button)
+ * data-target       CSS selector of the element to fill in page mode
+ * data-open         "true": start with the panel open        data-api-key  bearer token, if required
+ * data-examples     "false": do not offer example questions  data-top-k    paragraphs to retrieve
+ * data-collection   the collection to ask (default: the service's default collection)
+ *
+ * Everything lives in a Shadow DOM; no external asset is loaded. Server text is only ever
+ * inserted as text (textContent / text nodes), never parsed as HTML.
+ * The host element dispatches `notesqa:stream` events ({detail: {event, data}}) for each
+ * Server-Sent Event received, and `window.NotesQA.instances` lists the mounted widgets.
+ */
+(function () {
+  "use strict";
+
+  var currentScript = document.currentScript;
+
+  var STRINGS = {
+    zh: {
+      title: "资料问答",
+      greeting: "你好！我可以根据资料原文回答问题，并标出每个答案的出处。",
+      placeholder: "输入问题，按 Enter 发送",
+      open: "打开资料问答",
+      close: "关闭",
+      newChat: "新对话",
+      send: "发送",
+      input: "问题",
+      log: "对话记录",
+      examples: "可以这样问：",
+      thinking: "正在查找资料…",
+      you: "你的问题",
+      assistant: "回答",
+      sources: "出处",
+      cite: function (n, label) { return "引用 " + n + "：" + label; },
+      para: function (n) { return "第" + n + "段"; },
+      footnote: "脚注",
+      table: "表格",
+      openSource: "查看原文",
+      abstainHint: "可以换个说法，或补充会议名称、年份等细节再问。",
+      up: "有帮助",
+      down: "没有帮助",
+      copy: "复制答案和引用",
+      copied: "已复制",
+      copyFailed: "复制失败",
+      commentLabel: "补充说明（可选）",
+      commentPlaceholder: "哪里不对？正确的答案或出处是什么？",
+      submit: "提交",
+      thanks: "谢谢反馈！",
+      feedbackFailed: "反馈没有发送成功，请稍后再试。",
+      retry: "重试",
+      unreachable: "无法连接到问答服务，请检查网络后重试。",
+      rateLimited: function (s) { return s ? "提问太频繁了，请 " + s + " 秒后再试。" : "提问太频繁了，请稍后再试。"; },
+      serverError: "问答服务暂时出错，请稍后重试。",
+      interrupted: "回答中断了，请重试。",
+      timeout: "等待回答超时，请重试。",
+      unauthorized: "问答服务拒绝了请求（需要有效的访问密钥）。",
+      busy: "问答服务正忙，请稍后重试。",
+      disclaimer: "答案摘自资料原文，请以引用的原文为准。"
+    },
+    en: {
+      title: "Ask the notes",
+      greeting: "Hello! I answer from the source notes and show where each answer comes from.",
+      placeholder: "Ask a question and press Enter",
+      open: "Open the notes assistant",
+      close: "Close",
+      newChat: "New conversation",
+      send: "Send",
+      input: "Question",
+      log: "Conversation",
+      examples: "Try asking:",
+      thinking: "Searching the notes…",
+      you: "Your question",
+      assistant: "Answer",
+      sources: "Sources",
+      cite: function (n, label) { return "Citation " + n + ": " + label; },
+      para: function (n) { return "¶ " + n; },
+      footnote: "footnote",
+      table: "table",
+      openSource: "Open the source",
+      abstainHint: "Try rephrasing, or add details such as the meeting or the year.",
+      up: "Helpful",
+      down: "Not helpful",
+      copy: "Copy answer with citations",
+      copied: "Copied",
+      copyFailed: "Copy failed",
+      commentLabel: "Comment (optional)",
+      commentPlaceholder: "What is wrong? What is the right answer or source?",
+      submit: "Send",
+      thanks: "Thank you for the feedback!",
+      feedbackFailed: "The feedback could not be sent; please try again later.",
+      retry: "Retry",
+      unreachable: "Cannot reach the answering service. Check the network and retry.",
+      rateLimited: function (s) { return s ? "Too many questions; retry in " + s + " s." : "Too many questions; retry shortly."; },
+      serverError: "The answering service hit an error; please retry.",
+      interrupted: "The answer was interrupted; please retry.",
+      timeout: "No answer in time; please retry.",
+      unauthorized: "The service refused the request (a valid API key is needed).",
+      busy: "The answering service is busy; please retry shortly.",
+      disclaimer: "Answers quote the source notes; check the cited text."
+    }
+  };
+
+  var ICONS = {
+    chat: "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2zm3 6.5a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01zm5 0a1.5 1.5 0 1 0 0 .01z",
+    close: "M6.4 5 5 6.4 10.6 12 5 17.6 6.4 19l5.6-5.6 5.6 5.6 1.4-1.4-5.6-5.6L19 6.4 17.6 5 12 10.6z",
+    send: "M3 20.5 21.5 12 3 3.5v6.6L16 12 3 13.9z",
+    reset: "M12 5V2L7 6l5 4V7a5 5 0 1 1-5 5H5a7 7 0 1 0 7-7z",
+    up: "M2 10h4v11H2zm6 11h9.2a2 2 0 0 0 2-1.6l1.7-7.4A2 2 0 0 0 19 9.5h-5.3l.8-4.1a1.7 1.7 0 0 0-3-1.4L8 8.6z",
+    down: "M22 14h-4V3h4zm-6-11H6.8a2 2 0 0 0-2 1.6l-1.7 7.4A2 2 0 0 0 5 14.5h5.3l-.8 4.1a1.7 1.7 0 0 0 3 1.4l3.5-4.6z",
+    copy: "M8 3h11a2 2 0 0 1 2 2v11h-2V5H8zM5 7h10a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2V9a2 2 0 0 1 2-2zm0 2v11h10V9z",
+    info: "M12 2a10 10 0 1 1 0 20 10 10 0 0 1 0-20zm-1 8v7h2v-7zm0-4v2h2V6z",
+    alert: "M12 2 1 21h22zm-1 7h2v6h-2zm0 8h2v2h-2z",
+    external: "M14 3h7v7h-2V6.4l-9.3 9.3-1.4-1.4L17.6 5H14zM5 5h6v2H5v12h12v-6h2v6a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2V7a2 2 0 0 1 2-2z"
+  };
+
+  var CSS = [
+    ":host{all:initial !important;}",
+    ":host(.nq-page){display:block !important;width:100% !important;height:100% !important;}",
+    ".nq{all:initial;display:block;box-sizing:border-box;font-family:system-ui,-apple-system,'Segoe UI','PingFang SC','Hiragino Sans GB','Microsoft YaHei','Noto Sans CJK SC','Source Han Sans SC','WenQuanYi Zen Hei',sans-serif;font-size:15px;line-height:1.6;color:#1d2430;-webkit-text-size-adjust:100%;height:100%;}",
+    ".nq *,.nq *::before,.nq *::after{box-sizing:border-box;}",
+    ".nq button,.nq textarea,.nq a{font:inherit;color:inherit;}",
+    ".nq :focus{outline:none;}",
+    ".nq :focus-visible{outline:3px solid var(--nq-accent);outline-offset:2px;border-radius:6px;}",
+    ".nq svg{width:20px;height:20px;fill:currentColor;flex:none;}",
+    ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;}",
+    /* launcher */
+    ".launcher{position:fixed;bottom:20px;right:20px;z-index:2147483000;width:56px;height:56px;border-radius:50%;border:none;cursor:pointer;background:var(--nq-accent);color:var(--nq-on-accent);box-shadow:0 6px 20px rgba(15,23,42,.28);display:flex;align-items:center;justify-content:center;transition:transform .15s;}",
+    ".launcher:hover{transform:scale(1.06);}",
+    ".launcher svg{width:26px;height:26px;}",
+    ".left .launcher{right:auto;left:20px;}",
+    /* panel */
+    ".panel{position:fixed;bottom:88px;right:20px;z-index:2147483000;width:390px;max-width:calc(100vw - 32px);height:620px;max-height:calc(100vh - 108px);display:flex;flex-direction:column;background:#fff;border-radius:16px;box-shadow:0 12px 40px rgba(15,23,42,.25),0 0 0 1px rgba(15,23,42,.06);overflow:hidden;}",
+    ".left .panel{right:auto;left:20px;}",
+    ".panel[hidden]{display:none;}",
+    ".page .panel{position:relative;inset:auto;width:100%;max-width:none;height:100%;max-height:none;border-radius:0;box-shadow:none;}",
+    "@media (max-width:480px){.floating .panel{inset:0;width:auto;max-width:none;height:auto;max-height:none;border-radius:0;}.floating.open .launcher{display:none;}}",
+    "header{display:flex;align-items:center;gap:4px;padding:10px 8px 10px 16px;background:var(--nq-accent);color:var(--nq-on-accent);flex:none;}",
+    "header h2{all:unset;flex:1;min-width:0;font-size:16px;font-weight:600;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;}",
+    ".icon-btn{display:inline-flex;align-items:center;justify-content:center;width:36px;height:36px;border:none;border-radius:8px;background:transparent;cursor:pointer;}",
+    "header .icon-btn:hover{background:rgba(255,255,255,.18);}",
+    "header .icon-btn:focus-visible{outline-color:var(--nq-on-accent);}",
+    ".log{flex:1;overflow-y:auto;overflow-x:hidden;padding:16px 14px 8px;background:#f6f7f9;overscroll-behavior:contain;}",
+    ".page .log{padding:24px max(14px,calc(50% - 380px)) 8px;}",
+    ".msg{margin:0 0 14px;max-width:100%;overflow-wrap:anywhere;word-break:break-word;}",
+    ".q{display:flex;justify-content:flex-end;}",
+    ".q p{margin:0;max-width:85%;padding:8px 12px;border-radius:14px 14px 4px 14px;background:var(--nq-accent);color:var(--nq-on-accent);white-space:pre-wrap;}",
+    ".a{background:#fff;border:1px solid #e3e6eb;border-radius:4px 14px 14px 14px;padding:10px 12px;}",
+    ".greeting{color:#3a4352;}",
+    ".examples{margin:8px 0 14px;}",
+    ".examples p{margin:0 0 6px;font-size:13px;color:#5b6472;}",
+    ".examples ul{list-style:none;margin:0;padding:0;display:flex;flex-direction:column;gap:6px;}",
+    ".ex{width:100%;text-align:left;padding:7px 10px;border:1px solid #d5dae1;border-radius:10px;background:#fff;cursor:pointer;font-size:14px;overflow-wrap:anywhere;}",
+    ".ex:hover{border-color:var(--nq-accent);}",
+    ".answer{white-space:pre-wrap;}",
+    ".fact{font-weight:700;color:#0f172a;}",
+    ".streaming .answer::after{content:'';display:inline-block;width:7px;height:1em;margin-left:2px;vertical-align:-2px;background:var(--nq-accent);animation:nqblink 1s steps(2) infinite;}",
+    ".marker{display:inline;padding:0 2px;margin:0 1px;border:none;border-radius:4px;background:var(--nq-soft);color:var(--nq-accent-text);font-size:.8em;font-weight:600;vertical-align:super;line-height:1;cursor:pointer;}",
+    ".marker:hover{background:var(--nq-accent);color:var(--nq-on-accent);}",
+    ".thinking{display:flex;align-items:center;gap:8px;color:#5b6472;}",
+    ".dots{display:inline-flex;gap:4px;}",
+    ".dots i{width:6px;height:6px;border-radius:50%;background:#9aa3af;animation:nqdot 1.2s infinite ease-in-out;}",
+    ".dots i:nth-child(2){animation-delay:.15s}.dots i:nth-child(3){animation-delay:.3s}",
+    "@keyframes nqdot{0%,80%,100%{opacity:.3;transform:translateY(0)}40%{opacity:1;transform:translateY(-3px)}}",
+    "@keyframes nqblink{to{visibility:hidden}}",
+    "@media (prefers-reduced-motion:reduce){.dots i,.streaming .answer::after{animation:none}.launcher{transition:none}}",
+    ".abstained{background:#fff8e6;border-color:#f0d48a;}",
+    ".abstained .answer{display:flex;gap:8px;align-items:flex-start;font-weight:600;color:#6b4e00;}",
+    ".abstained .answer svg{margin-top:2px;fill:#c28a00;}",
+    ".hint{margin:6px 0 0;font-size:13px;color:#6b5a2a;}",
+    ".error{background:#fff1f1;border-color:#f2b8b8;}",
+    ".error .answer{display:flex;gap:8px;color:#8a1c1c;}",
+    ".error .answer svg{margin-top:2px;fill:#c62828;}",
+    ".retry{margin-top:8px;padding:6px 14px;border:1px solid #c62828;border-radius:8px;background:#fff;color:#8a1c1c;cursor:pointer;font-weight:600;}",
+    ".retry:hover{background:#c62828;color:#fff;}",
+    ".cites{list-style:none;margin:10px 0 0;padding:0;display:flex;flex-wrap:wrap;gap:6px;}",
+    ".cites li{max-width:100%;}",
+    ".chip{display:inline-flex;align-items:center;gap:6px;max-width:100%;padding:4px 10px;border:1px solid #d5dae1;border-radius:999px;background:#f8f9fb;cursor:pointer;font-size:13px;text-align:left;}",
+    ".chip:hover,.chip[aria-expanded=true]{border-color:var(--nq-accent);background:var(--nq-soft);}",
+    ".chip b{flex:none;color:var(--nq-accent-text);}",
+    ".chip .t{overflow:hidden;text-overflow:ellipsis;white-space:nowrap;min-width:0;}",
+    ".chip .loc{flex:none;white-space:nowrap;color:#5b6472;}",
+    ".preview{margin-top:8px;padding:10px 12px;border-left:3px solid var(--nq-accent);border-radius:6px;background:#f8f9fb;font-size:14px;}",
+    ".preview[hidden]{display:none;}",
+    ".pv-head{margin:0 0 4px;font-size:12px;color:#5b6472;}",
+    ".pv-text{margin:0;white-space:pre-wrap;color:#2c3340;max-height:220px;overflow-y:auto;}",
+    ".pv-text mark{background:#ffe58a;color:inherit;padding:0 1px;border-radius:2px;}",
+    ".source-link{display:inline-flex;align-items:center;gap:4px;margin-top:6px;color:var(--nq-accent-text);font-weight:600;text-decoration:none;font-size:13px;}",
+    ".source-link:hover{text-decoration:underline;}",
+    ".source-link svg{width:14px;height:14px;}",
+    ".actions{display:flex;align-items:center;gap:2px;margin-top:8px;color:#5b6472;}",
+    ".actions .icon-btn{width:32px;height:32px;}",
+    ".actions .icon-btn svg{width:17px;height:17px;}",
+    ".actions .icon-btn:hover{background:#eef0f3;color:#1d2430;}",
+    ".actions .icon-btn[aria-pressed=true]{color:var(--nq-accent-text);background:var(--nq-soft);}",
+    ".note{font-size:12px;color:#5b6472;margin-left:6px;}",
+    ".comment{margin-top:8px;display:flex;flex-direction:column;gap:6px;}",
+    ".comment[hidden]{display:none;}",
+    ".comment label{font-size:12px;color:#5b6472;}",
+    ".comment textarea{width:100%;min-height:56px;resize:vertical;padding:6px 8px;border:1px solid #d5dae1;border-radius:8px;background:#fff;font-size:14px;}",
+    ".comment button{align-self:flex-end;padding:5px 14px;border:none;border-radius:8px;background:var(--nq-accent);color:var(--nq-on-accent);cursor:pointer;}",
+    "form.composer{display:flex;align-items:flex-end;gap:8px;padding:10px 12px;border-top:1px solid #e3e6eb;background:#fff;flex:none;margin:0;}",
+    ".page form.composer{padding:12px max(12px,calc(50% - 380px));}",
+    ".composer textarea{flex:1;min-width:0;resize:none;max-height:132px;min-height:40px;padding:8px 12px;border:1px solid #cfd5dd;border-radius:12px;background:#fff;font-size:15px;line-height:1.5;overflow-y:auto;}",
+    ".composer textarea:focus-visible{outline:2px solid var(--nq-accent);outline-offset:0;border-color:transparent;}",
+    ".send{width:40px;height:40px;border:none;border-radius:12px;background:var(--nq-accent);color:var(--nq-on-accent);cursor:pointer;display:inline-flex;align-items:center;justify-content:center;flex:none;}",
+    ".send:disabled{opacity:.45;cursor:default;}",
+    ".disclaimer{margin:0;padding:0 12px 8px;font-size:11px;color:#7a8391;text-align:center;background:#fff;flex:none;}"
+  ].join("\n");
+
+  // --- small DOM helpers: every string goes in as text ------------------------------------------
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    if (attrs) {
+      Object.keys(attrs).forEach(function (key) {
+        var value = attrs[key];
+        if (value === null || value === undefined || value === false) return;
+        if (key === "text") node.textContent = value;
+        else if (key === "class") node.className = value;
+        else if (key.slice(0, 2) === "on") node.addEventListener(key.slice(2), value);
+        else node.setAttribute(key, value === true ? "" : String(value));
+      });
+    }
+    (children || []).forEach(function (child) {
+      if (child === null || child === undefined) return;
+      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    });
+    return node;
+  }
+
+  function icon(name) {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute("d", ICONS[name]);
+    svg.appendChild(path);
+    return svg;
+  }
+
+  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
+
+  // --- quotes: mark the quoted sentence(s) inside a paragraph, whitespace-insensitively ------------
+  function quoteRanges(text, quote) {
+    var ranges = [];
+    var parts = String(quote || "").split(/…|(?<=[。！？!?])/);
+    var compact = "", index = [];
+    for (var i = 0; i < text.length; i++) {
+      if (!/\s/.test(text[i])) { compact += text[i]; index.push(i); }
+    }
+    parts.forEach(function (part) {
+      var needle = part.replace(/\s+/g, "");
+      if (needle.length < 2) return;
+      var at = compact.indexOf(needle);
+      if (at < 0) return;
+      ranges.push([index[at], index[at + needle.length - 1] + 1]);
+    });
+    ranges.sort(function (a, b) { return a[0] - b[0]; });
+    var merged = [];
+    ranges.forEach(function (r) {
+      var last = merged[merged.length - 1];
+      if (last && r[0] <= last[1]) last[1] = Math.max(last[1], r[1]);
+      else merged.push(r.slice());
+    });
+    return merged;
+  }
+
+  function appendMarked(parent, text, quote) {
+    var pos = 0;
+    quoteRanges(text, quote).forEach(function (r) {
+      if (r[0] > pos) parent.appendChild(document.createTextNode(text.slice(pos, r[0])));
+      parent.appendChild(el("mark", { text: text.slice(r[0], r[1]) }));
+      pos = r[1];
+    });
+    if (pos < text.length) parent.appendChild(document.createTextNode(text.slice(pos)));
+  }
+
+  // --- colours -------------------------------------------------------------------------------------
+  function parseColour(value) {
+    if (!value || (window.CSS && CSS.supports && !CSS.supports("color", value))) return null;
+    var ctx = document.createElement("canvas").getContext("2d");
+    if (!ctx) return { css: value, rgb: [31, 95, 191] };
+    ctx.fillStyle = "#000";
+    ctx.fillStyle = value;
+    var hex = ctx.fillStyle;  // "#rrggbb" or "rgba(r, g, b, a)"
+    var m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex);
+    var rgb = m ? [parseInt(m[1], 16), parseInt(m[2], 16), parseInt(m[3], 16)]
+      : (hex.match(/\d+/g) || [31, 95, 191]).slice(0, 3).map(Number);
+    return { css: value, rgb: rgb };
+  }
+
+  function luminance(rgb) {
+    var c = rgb.map(function (v) { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+  }
+
+  // --- Server-Sent Events over fetch (POST) ---------------------------------------------------------
+  function parseEvents(buffer, onEvent) {
+    var blocks = buffer.split(/\r?\n\r?\n/);
+    var rest = blocks.pop();
+    blocks.forEach(function (block) {
+      var event = "message", data = [];
+      block.split(/\r?\n/).forEach(function (line) {
+        if (!line || line[0] === ":") return;
+        var colon = line.indexOf(":");
+        var field = colon < 0 ? line : line.slice(0, colon);
+        var value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+        if (field === "event") event = value;
+        else if (field === "data") data.push(value);
+      });
+      if (!data.length) return;
+      var payload;
+      try { payload = JSON.parse(data.join("\n")); } catch (e) { payload = data.join("\n"); }
+      onEvent(event, payload);
+    });
+    return rest;
+  }
+
+  function Failure(code, message, retryAfter) {
+    this.code = code; this.message = message; this.retryAfter = retryAfter;
+  }
+
+  function Widget(config) {
+    this.config = config;
+    this.T = STRINGS[config.lang];
+    this.turns = [];
+    this.examples = null;
+    this.storageKey = "notesqa:v1:" + config.api + ":" + (config.collection || "") + ":" + config.lang;
+    this.controller = null;
+    this.build();
+    this.restore();
+    this.render();
+    if (config.mode === "page" || config.open) this.open(false);
+  }
+
+  Widget.prototype.build = function () {
+    var self = this, cfg = this.config, T = this.T;
+    var host = document.createElement("notesqa-chat");
+    host.setAttribute("data-notesqa", "");
+    if (cfg.mode === "page") host.className = "nq-page";
+    this.host = host;
+    var root = host.attachShadow({ mode: "open" });
+    this.root = root;
+    try {
+      var sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS);
+      root.adoptedStyleSheets = [sheet];
+    } catch (e) {
+      root.appendChild(el("style", { text: CSS }));
+    }
+    var accent = parseColour(cfg.accent) || parseColour("#1f5fbf");
+    var light = luminance(accent.rgb) > 0.45;
+    host.style.setProperty("--nq-accent", accent.css);
+    host.style.setProperty("--nq-on-accent", light ? "#111827" : "#ffffff");
+    host.style.setProperty("--nq-accent-text", light ? "#1d2430" : accent.css);
+    host.style.setProperty("--nq-soft", "rgba(" + accent.rgb.join(",") + ",.12)");
+
+    var wrap = el("div", { class: "nq " + (cfg.mode === "page" ? "page" : "floating") + (cfg.position === "left" ? " left" : ""),
+                           lang: cfg.lang === "en" ? "en" : "zh-CN" });
+    this.wrap = wrap;
+    var panelId = "nq-panel", titleId = "nq-title";
+    if (cfg.mode !== "page") {
+      this.launcher = el("button", { class: "launcher", type: "button", "aria-label": T.open, title: cfg.title,
+                                     "aria-expanded": "false", "aria-controls": panelId, "aria-haspopup": "dialog",
+                                     onclick: function () { self.isOpen ? self.close() : self.open(true); } },
+                         [icon("chat")]);
+      wrap.appendChild(this.launcher);
+    }
+    this.log = el("div", { class: "log", role: "log", "aria-live": "polite", "aria-relevant": "additions",
+                           "aria-label": T.log, tabindex: "-1" });
+    this.input = el("textarea", { rows: "1", "aria-label": T.input, placeholder: cfg.placeholder,
+                                  maxlength: "2000", enterkeyhint: "send" });
+    this.sendButton = el("button", { class: "send", type: "submit", "aria-label": T.send, title: T.send }, [icon("send")]);
+    var form = el("form", { class: "composer", novalidate: true,
+                            onsubmit: function (e) { e.preventDefault(); self.submit(); } },
+                  [this.input, this.sendButton]);
+    this.input.addEventListener("keydown", function (e) {
+      // Enter sends; Shift+Enter is a new line; never while an IME is composing (Chinese input)
+      if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+        e.preventDefault();
+        self.submit();
+      }
+    });
+    this.input.addEventListener("input", function () { self.autosize(); self.updateSend(); });
+    var headerButtons = [el("button", { class: "icon-btn", type: "button", "aria-label": T.newChat, title: T.newChat,
+                                        onclick: function () { self.reset(); } }, [icon("reset")])];
+    if (cfg.mode !== "page") {
+      headerButtons.push(el("button", { class: "icon-btn", type: "button", "aria-label": T.close, title: T.close,
+                                        onclick: function () { self.close(); } }, [icon("close")]));
+    }
+    var panelAttrs = cfg.mode === "page"
+      ? { class: "panel", id: panelId, role: "region", "aria-labelledby": titleId }
+      : { class: "panel", id: panelId, role: "dialog", "aria-modal": "true", "aria-labelledby": titleId, hidden: true };
+    this.panel = el("section", panelAttrs, [
+      el("header", null, [el("h2", { id: titleId, text: cfg.title })].concat(headerButtons)),
+      this.log,
+      form,
+      el("p", { class: "disclaimer", text: T.disclaimer })
+    ]);
+    this.panel.addEventListener("keydown", function (e) { self.onKeydown(e); });
+    wrap.appendChild(this.panel);
+    root.appendChild(wrap);
+
+    if (cfg.mode === "page") {
+      var target = null;
+      try { target = cfg.target && document.querySelector(cfg.target); } catch (e) { target = null; }
+      (target || document.body).appendChild(host);
+    } else {
+      document.body.appendChild(host);
+    }
+    this.updateSend();
+  };
+
+  Widget.prototype.emit = function (event, data) {
+    try {
+      this.host.dispatchEvent(new CustomEvent("notesqa:stream", { detail: { event: event, data: data } }));
+    } catch (e) { /* a listener's error must not break the widget */ }
+  };
+
+  // --- open / close, keyboard ------------------------------------------------------------------------
+  Widget.prototype.open = function (focus) {
+    this.isOpen = true;
+    this.panel.hidden = false;
+    this.wrap.classList.add("open");
+    if (this.launcher) this.launcher.setAttribute("aria-expanded", "true");
+    this.loadExamples();
+    this.scrollToEnd();
+    if (focus !== false) this.input.focus();
+  };
+
+  Widget.prototype.close = function () {
+    if (this.config.mode === "page") return;
+    this.isOpen = false;
+    this.panel.hidden = true;
+    this.wrap.classList.remove("open");
+    this.launcher.setAttribute("aria-expanded", "false");
+    this.launcher.focus();
+  };
+
+  Widget.prototype.focusables = function () {
+    return Array.prototype.filter.call(
+      this.panel.querySelectorAll("button, [href], textarea, input, [tabindex]:not([tabindex='-1'])"),
+      function (node) { return !node.disabled && node.getClientRects().length > 0; });
+  };
+
+  Widget.prototype.onKeydown = function (e) {
+    if (this.config.mode === "page") return;
+    if (e.key === "Escape") {
+      e.preventDefault();
+      this.close();
+      return;
+    }
+    if (e.key !== "Tab") return;
+    // keep focus inside the dialog
+    var items = this.focusables();
+    if (!items.length) return;
+    var first = items[0], last = items[items.length - 1];
+    var active = this.root.activeElement;
+    if (e.shiftKey && (active === first || !this.panel.contains(active))) {
+      e.preventDefault();
+      last.focus();
+    } else if (!e.shiftKey && (active === last || !this.panel.contains(active))) {
+      e.preventDefault();
+      first.focus();
+    }
+  };
+
+  Widget.prototype.autosize = function () {
+    this.input.style.height = "auto";
+    this.input.style.height = Math.min(this.input.scrollHeight + 2, 132) + "px";
+  };
+
+  Widget.prototype.busy = function () {
+    return this.turns.some(function (t) { return t.status === "thinking" || t.status === "streaming"; });
+  };
+
+  Widget.prototype.updateSend = function () {
+    this.sendButton.disabled = this.busy() || !this.input.value.trim();
+  };
+
+  Widget.prototype.scrollToEnd = function () {
+    var log = this.log;
+    log.scrollTop = log.scrollHeight;
+  };
+
+  // --- persistence (sessionStorage: the conversation lasts for the browser session) --------------------
+  Widget.prototype.save = function () {
+    try {
+      var turns = this.turns.slice(-30).map(function (t) {
+        var copy = {};
+        Object.keys(t).forEach(function (k) { if (k !== "node") copy[k] = t[k]; });
+        if (copy.status === "thinking" || copy.status === "streaming") {
+          copy.status = "error";
+          copy.error = { code: "interrupted" };
+        }
+        return copy;
+      });
+      sessionStorage.setItem(this.storageKey, JSON.stringify(turns));
+    } catch (e) { /* storage disabled or full: the conversation just is not kept */ }
+  };
+
+  Widget.prototype.restore = function () {
+    try {
+      var saved = JSON.parse(sessionStorage.getItem(this.storageKey) || "[]");
+      if (Array.isArray(saved)) {
+        this.turns = saved.filter(function (t) { return t && typeof t.question === "string"; });
+      }
+    } catch (e) { this.turns = []; }
+  };
+
+  Widget.prototype.reset = function () {
+    if (this.controller) this.controller.abort();
+    this.turns = [];
+    this.save();
+    this.render();
+    this.input.focus();
+  };
+
+  // --- asking --------------------------------------------------------------------------------------
+  Widget.prototype.headers = function (json) {
+    var headers = { Accept: json ? "application/json" : "text/event-stream" };
+    if (this.config.apiKey) headers.Authorization = "Bearer " + this.config.apiKey;
+    return headers;
+  };
+
+  Widget.prototype.submit = function (text) {
+    var question = (text !== undefined ? text : this.input.value).trim();
+    if (!question || this.busy()) return;
+    if (text === undefined) { this.input.value = ""; this.autosize(); }
+    var turn = { id: Date.now().toString(36) + Math.random().toString(36).slice(2, 7), question: question,
+                 status: "thinking", answer: "", citations: [], abstained: false };
+    this.turns.push(turn);
+    this.ask(turn);  // renders the new turn: only it is announced by the live log
+  };
+
+  Widget.prototype.ask = function (turn) {
+    var self = this;
+    turn.status = "thinking";
+    turn.answer = "";
+    turn.citations = [];
+    turn.error = null;
+    turn.rating = null;
+    turn.feedbackId = null;
+    this.renderTurn(turn);
+    this.updateSend();
+    this.save();  // a reload while it is in flight shows the question with a retry button
+    var controller = typeof AbortController === "function" ? new AbortController() : null;
+    this.controller = controller;
+    var timer = setTimeout(function () { if (controller) { turn.timedOut = true; controller.abort(); } }, 90000);
+    var body = { question: turn.question };
+    if (this.config.topK) body.top_k = this.config.topK;
+    if (this.config.collection) body.collection = this.config.collection;
+    var finished = false;
+
+    function onEvent(event, data) {
+      self.emit(event, data);
+      if (event === "citations") {
+        turn.citations = (data && data.citations) || [];
+        turn.abstained = !!(data && data.abstained);
+        turn.status = "streaming";
+        self.renderTurn(turn);
+      } else if (event === "delta") {
+        if (turn.status === "thinking") { turn.status = "streaming"; self.renderTurn(turn); }
+        turn.answer += (data && data.text) || "";
+        self.renderAnswerText(turn);
+      } else if (event === "done") {
+        finished = true;
+        var kinds = {};
+        turn.citations.forEach(function (c) { kinds[c.marker] = c.kind; });
+        turn.answer = data.answer;
+        turn.abstained = !!data.abstained;
+        turn.citations = (data.citations || []).map(function (c) {
+          var copy = Object.assign({}, c);
+          copy.kind = kinds[c.marker] || null;
+          return copy;
+        });
+        turn.status = "done";
+        self.renderTurn(turn);
+        self.save();
+      } else if (event === "error") {
+        finished = true;
+        throw new Failure((data && data.code) || "server_error", data && data.message);
+      }
+    }
+
+    fetch(this.config.api + "/v1/ask/stream", {
+      method: "POST", mode: "cors", credentials: "omit",
+      headers: Object.assign({ "Content-Type": "application/json" }, this.headers(false)),
+      body: JSON.stringify(body), signal: controller ? controller.signal : undefined
+    }).then(function (response) {
+      if (!response.ok) {
+        var retryAfter = response.headers.get("Retry-After");  // readable cross-origin only if exposed
+        return response.json().catch(function () { return {}; }).then(function (err) {
+          throw new Failure(response.status === 429 ? "rate_limited" : (err.code || "http_" + response.status),
+                            err.message, retryAfter, response.status);
+        });
+      }
+      var buffer = "";
+      if (!response.body || !response.body.getReader) {
+        return response.text().then(function (text) { parseEvents(text + "\n\n", onEvent); });
+      }
+      var reader = response.body.getReader();
+      var decoder = new TextDecoder("utf-8");
+      function pump() {
+        return reader.read().then(function (step) {
+          if (step.done) {
+            buffer += decoder.decode();
+            parseEvents(buffer + "\n\n", onEvent);
+            return;
+          }
+          buffer = parseEvents(buffer + decoder.decode(step.value, { stream: true }), onEvent);
+          return pump();
+        });
+      }
+      return pump();
+    }).then(function () {
+      if (!finished) throw new Failure("interrupted");
+    }).catch(function (err) {
+      if (controller && controller.signal.aborted && !turn.timedOut) return;  // "new conversation"
+      if (!(err instanceof Failure)) err = new Failure(turn.timedOut ? "timeout" : "unreachable");
+      turn.status = "error";
+      turn.error = { code: err.code, message: err.message || null, retryAfter: err.retryAfter || null };
+      self.emit("client-error", turn.error);
+      self.renderTurn(turn);
+    }).then(function () {
+      clearTimeout(timer);
+      turn.timedOut = false;
+      if (self.controller === controller) self.controller = null;
+      self.updateSend();
+      self.save();
+    });
+  };
+
+  Widget.prototype.errorText = function (error) {
+    var T = this.T;
+    switch (error.code) {
+      case "unreachable": return T.unreachable;
+      case "rate_limited": return T.rateLimited(/^\d+$/.test(error.retryAfter || "") ? error.retryAfter : null);
+      case "timeout": return T.timeout;
+      case "interrupted": return T.interrupted;
+      case "unauthorized": case "forbidden": case "origin_not_allowed": case "http_401": case "http_403":
+        return T.unauthorized;
+      case "overloaded": case "http_503": return T.busy;
+      case "internal_error": case "server_error": return T.serverError;
+      default:
+        if (/^http_5/.test(error.code)) return T.serverError;
+        return error.message || T.serverError;
+    }
+  };
+
+  // --- examples --------------------------------------------------------------------------------------
+  Widget.prototype.loadExamples = function () {
+    var self = this;
+    if (this.examples !== null || !this.config.examples) return;
+    this.examples = [];
+    var query = this.config.collection ? "?collection=" + encodeURIComponent(this.config.collection) : "";
+    fetch(this.config.api + "/v1/examples" + query, { mode: "cors", credentials: "omit", headers: this.headers(true) })
+      .then(function (r) { return r.ok ? r.json() : { examples: [] }; })
+      .then(function (data) {
+        self.examples = (data.examples || []).filter(function (q) { return typeof q === "string"; }).slice(0, 6);
+        if (!self.turns.length) self.render();
+      })
+      .catch(function () { /* the examples are optional */ });
+  };
+
+  // --- rendering -------------------------------------------------------------------------------------
+  Widget.prototype.render = function () {
+    var self = this, T = this.T;
+    clear(this.log);
+    this.log.appendChild(el("div", { class: "msg a greeting", text: this.config.greeting }));
+    if (!this.turns.length && this.examples && this.examples.length) {
+      this.log.appendChild(el("div", { class: "examples" }, [
+        el("p", { text: T.examples }),
+        el("ul", null, this.examples.map(function (q) {
+          return el("li", null, [el("button", { class: "ex", type: "button", text: q,
+                                               onclick: function () { self.submit(q); } })]);
+        }))
+      ]));
+    }
+    this.turns.forEach(function (turn) {
+      turn.node = el("div", { class: "turn", "data-turn": turn.id });
+      self.log.appendChild(turn.node);
+      self.renderTurn(turn, true);
+    });
+    this.updateSend();
+    this.scrollToEnd();
+  };
+
+  Widget.prototype.label = function (c) {
+    var T = this.T;
+    if (c.paragraph_number) return T.para(c.paragraph_number);
+    if (c.kind === "footnote") return T.footnote;
+    if (c.kind === "table_row") return T.table;
+    if (c.section) { var parts = String(c.section).split(" > "); return parts[parts.length - 1]; }
+    return "";
+  };
+
+  Widget.prototype.sourceUrl = function (c) {
+    var url = this.config.api + "/documents/" + encodeURIComponent(c.doc_id);
+    var params = [];
+    if (c.quote) params.push("q=" + encodeURIComponent(String(c.quote).slice(0, 600)));
+    if (this.config.collection) params.push("collection=" + encodeURIComponent(this.config.collection));
+    if (this.config.lang === "en") params.push("lang=en");
+    return url + (params.length ? "?" + params.join("&") : "") + "#" + encodeURIComponent(c.paragraph_id);
+  };
+
+  Widget.prototype.renderTurn = function (turn, quiet) {
+    if (!turn.node) {
+      turn.node = el("div", { class: "turn", "data-turn": turn.id });
+      this.log.appendChild(turn.node);
+      if (this.log.querySelector(".examples")) this.log.removeChild(this.log.querySelector(".examples"));
+    }
+    var self = this, T = this.T, node = turn.node;
+    clear(node);
+    node.appendChild(el("div", { class: "msg q" }, [el("span", { class: "sr", text: T.you + "：" }),
+                                                     el("p", { text: turn.question })]));
+    var box = el("div", { class: "msg a" }, [el("span", { class: "sr", text: T.assistant + "：" })]);
+    turn.box = box;
+    node.appendChild(box);
+    if (turn.status === "thinking") {
+      box.classList.add("thinking");
+      box.setAttribute("role", "status");
+      box.appendChild(el("span", { class: "dots", "aria-hidden": "true" }, [el("i"), el("i"), el("i")]));
+      box.appendChild(el("span", { text: T.thinking }));
+    } else if (turn.status === "error") {
+      box.classList.add("error");
+      box.setAttribute("role", "alert");
+      box.appendChild(el("div", { class: "answer" }, [icon("alert"), el("span", { text: this.errorText(turn.error || {}) })]));
+      box.appendChild(el("button", { class: "retry", type: "button", text: T.retry,
+                                     onclick: function () { if (!self.busy()) self.ask(turn); } }));
+    } else {
+      if (turn.status === "streaming") { box.classList.add("streaming"); box.setAttribute("aria-busy", "true"); }
+      if (turn.abstained) box.classList.add("abstained");
+      turn.answerNode = el("div", { class: "answer" });
+      box.appendChild(turn.answerNode);
+      this.renderAnswerText(turn);
+      if (turn.abstained && turn.status === "done") box.appendChild(el("p", { class: "hint", text: T.abstainHint }));
+      if (turn.citations.length && !turn.abstained) this.renderCitations(turn, box);
+      if (turn.status === "done") this.renderActions(turn, box);
+    }
+    if (!quiet) this.scrollToEnd();
+  };
+
+  Widget.prototype.renderAnswerText = function (turn) {
+    var self = this, node = turn.answerNode;
+    if (!node) return;
+    clear(node);
+    if (turn.abstained) {
+      node.appendChild(icon("info"));
+      node.appendChild(el("span", { text: turn.answer }));
+      return;
+    }
+    var byMarker = {};
+    turn.citations.forEach(function (c) { byMarker[c.marker] = c; });
+    var text = turn.answer, re = /\[(\d+)\]/g, pos = 0, m;
+    // an extractive answer may lead with the fact itself ("2018 年 6 月 6 日。<quoted sentence>[1]")
+    var lead = /^([^。\[\]\n]{1,80}?)(。|\.\s)(?!\s*\[\d+\])(?=[\s\S]*\[\d+\])/.exec(text);
+    if (lead) {
+      node.appendChild(el("strong", { class: "fact", text: lead[1] }));
+      pos = lead[1].length;
+      re.lastIndex = pos;
+    }
+    while ((m = re.exec(text))) {
+      var citation = byMarker[Number(m[1])];
+      if (!citation) continue;
+      if (m.index > pos) node.appendChild(document.createTextNode(text.slice(pos, m.index)));
+      node.appendChild(el("button", {
+        class: "marker", type: "button", text: "[" + m[1] + "]",
+        "aria-label": this.T.cite(m[1], citation.title + " " + this.label(citation)),
+        onclick: (function (marker) { return function () { self.showCitation(turn, marker, true, true); }; })(citation.marker)
+      }));
+      pos = m.index + m[0].length;
+    }
+    if (pos < text.length) node.appendChild(document.createTextNode(text.slice(pos)));
+    if (turn.status === "streaming") this.scrollToEnd();
+  };
+
+  Widget.prototype.renderCitations = function (turn, box) {
+    var self = this, T = this.T;
+    var list = el("ul", { class: "cites", "aria-label": T.sources });
+    var preview = el("div", { class: "preview", id: "pv-" + turn.id, hidden: true });
+    turn.chips = {};
+    turn.preview = preview;
+    turn.pinned = null;
+    turn.citations.forEach(function (c) {
+      var label = self.label(c);
+      var chip = el("button", {
+        class: "chip", type: "button", "aria-expanded": "false", "aria-controls": preview.id,
+        title: c.title + (label ? " · " + label : ""),
+        onclick: function () { self.showCitation(turn, c.marker, turn.pinned !== c.marker, false); },
+        onmouseenter: function () { if (turn.pinned === null) self.fillPreview(turn, c); },
+        onmouseleave: function () { if (turn.pinned === null) preview.hidden = true; }
+      }, [el("b", { text: "[" + c.marker + "]" }), el("span", { class: "t", text: c.title }),
+          label ? el("span", { class: "loc", text: "· " + label }) : null]);
+      turn.chips[c.marker] = chip;
+      list.appendChild(el("li", null, [chip]));
+    });
+    box.appendChild(list);
+    box.appendChild(preview);
+  };
+
+  Widget.prototype.fillPreview = function (turn, c) {
+    var preview = turn.preview, label = this.label(c);
+    clear(preview);
+    var path = c.section ? String(c.section).split(" > ") : [];
+    var section = path.length > 2 ? "… > " + path.slice(-2).join(" > ") : path.join(" > ");
+    var head = [c.title, label, section && label !== path[path.length - 1] ? section : null]
+      .filter(Boolean).join(" · ");
+    preview.appendChild(el("p", { class: "pv-head", text: "[" + c.marker + "] " + head }));
+    var text = el("p", { class: "pv-text" });
+    appendMarked(text, String(c.text || c.quote || ""), c.quote);
+    preview.appendChild(text);
+    preview.appendChild(el("a", { class: "source-link", href: this.sourceUrl(c), target: "_blank", rel: "noopener",
+                                  "data-paragraph": c.paragraph_id },
+                           [this.T.openSource, icon("external")]));
+    preview.hidden = false;
+  };
+
+  Widget.prototype.showCitation = function (turn, marker, pin, scroll) {
+    var c = turn.citations.filter(function (x) { return x.marker === marker; })[0];
+    if (!c || !turn.preview) return;
+    Object.keys(turn.chips).forEach(function (k) { turn.chips[k].setAttribute("aria-expanded", "false"); });
+    if (!pin) {
+      turn.pinned = null;
+      turn.preview.hidden = true;
+      return;
+    }
+    turn.pinned = marker;
+    turn.chips[marker].setAttribute("aria-expanded", "true");
+    this.fillPreview(turn, c);
+    if (scroll) {
+      turn.chips[marker].focus();
+      if (turn.preview.scrollIntoView) turn.preview.scrollIntoView({ block: "nearest" });
+    }
+  };
+
+  Widget.prototype.renderActions = function (turn, box) {
+    var self = this, T = this.T;
+    var note = el("span", { class: "note", role: "status" });
+    var up = el("button", { class: "icon-btn", type: "button", "aria-label": T.up, title: T.up,
+                            "aria-pressed": turn.rating === "up" ? "true" : "false",
+                            onclick: function () { self.rate(turn, "up", null, note); } }, [icon("up")]);
+    var down = el("button", { class: "icon-btn", type: "button", "aria-label": T.down, title: T.down,
+                              "aria-pressed": turn.rating === "down" ? "true" : "false",
+                              onclick: function () { self.rate(turn, "down", null, note); } }, [icon("down")]);
+    var copy = el("button", { class: "icon-btn", type: "button", "aria-label": T.copy, title: T.copy,
+                              onclick: function () { self.copy(turn, note); } }, [icon("copy")]);
+    box.appendChild(el("div", { class: "actions" }, [up, down, copy, note]));
+    var comment = el("textarea", { "aria-label": T.commentLabel, placeholder: T.commentPlaceholder, maxlength: "2000" });
+    var form = el("form", { class: "comment", hidden: !turn.rating || turn.commented, novalidate: true,
+                            onsubmit: function (e) {
+                              e.preventDefault();
+                              if (!comment.value.trim()) return;
+                              self.rate(turn, turn.rating, comment.value.trim(), note);
+                            } },
+                  [el("label", { text: T.commentLabel }), comment, el("button", { type: "submit", text: T.submit })]);
+    turn.commentForm = form;
+    box.appendChild(form);
+  };
+
+  Widget.prototype.rate = function (turn, rating, comment, note) {
+    var self = this, T = this.T;
+    var body = {
+      question: turn.question, answer: turn.answer, rating: rating, abstained: !!turn.abstained,
+      citations: turn.citations.map(function (c) {
+        return { marker: c.marker, doc_id: c.doc_id, paragraph_id: c.paragraph_id, title: c.title,
+                 paragraph_number: c.paragraph_number, section: c.section, quote: c.quote };
+      })
+    };
+    if (comment) body.comment = comment;
+    if (this.config.collection) body.collection = this.config.collection;
+    if (turn.feedbackId) body.supersedes = turn.feedbackId;
+    turn.rating = rating;
+    if (turn.box) {
+      turn.box.querySelectorAll(".actions .icon-btn[aria-pressed]").forEach(function (b, i) {
+        b.setAttribute("aria-pressed", (i === 0 ? rating === "up" : rating === "down") ? "true" : "false");
+      });
+    }
+    fetch(this.config.api + "/v1/feedback", {
+      method: "POST", mode: "cors", credentials: "omit",
+      headers: Object.assign({ "Content-Type": "application/json" }, this.headers(true)),
+      body: JSON.stringify(body)
+    }).then(function (r) {
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      return r.json();
+    }).then(function (data) {
+      turn.feedbackId = data.id;
+      if (comment) turn.commented = true;
+      note.textContent = T.thanks;
+      if (turn.commentForm) {
+        turn.commentForm.hidden = !!turn.commented;
+        if (!turn.commented && rating === "down") turn.commentForm.querySelector("textarea").focus();
+      }
+      self.save();
+    }).catch(function () {
+      note.textContent = T.feedbackFailed;
+    });
+  };
+
+  Widget.prototype.copyText = function (turn) {
+    var self = this, lines = [turn.answer];
+    if (!turn.abstained && turn.citations.length) {
+      lines.push("");
+      turn.citations.forEach(function (c) {
+        var label = self.label(c);
+        lines.push("[" + c.marker + "] " + c.title + (label ? " " + label : "") + "：“" + c.quote + "”");
+        lines.push(self.sourceUrl(c));
+      });
+    }
+    return lines.join("\n");
+  };
+
+  Widget.prototype.copy = function (turn, note) {
+    var T = this.T, text = this.copyText(turn);
+    function fallback() {
+      var area = el("textarea", { readonly: true });
+      area.value = text;
+      area.style.position = "fixed";
+      area.style.opacity = "0";
+      this.wrap.appendChild(area);
+      area.select();
+      var ok = false;
+      try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+      this.wrap.removeChild(area);
+      note.textContent = ok ? T.copied : T.copyFailed;
+    }
+    var self = this;
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(text).then(function () { note.textContent = T.copied; },
+                                               function () { fallback.call(self); });
+    } else {
+      fallback.call(this);
+    }
+  };
+
+  // --- public API and auto-mount ------------------------------------------------------------------
+  function configFrom(script) {
+    var ds = (script && script.dataset) || {};
+    var origin = location.origin;
+    if (script && script.src) {
+      // the service is where widget.js came from, sub-path included (https://intranet/notesqa/widget.js)
+      try {
+        var src = new URL(script.src, location.href);
+        origin = src.origin + src.pathname.replace(/\/widget\.js$/, "");
+      } catch (e) { /* keep the page origin */ }
+    }
+    var lang = ds.lang === "en" ? "en" : "zh";
+    var T = STRINGS[lang];
+    var topK = parseInt(ds.topK, 10);
+    return {
+      api: String(ds.api || origin).replace(/\/+$/, ""),
+      lang: lang,
+      title: ds.title || T.title,
+      greeting: ds.greeting || T.greeting,
+      placeholder: ds.placeholder || T.placeholder,
+      accent: ds.accent || "#1f5fbf",
+      position: ds.position === "bottom-left" ? "left" : "right",
+      mode: ds.mode === "page" || ds.mode === "inline" ? "page" : "floating",
+      target: ds.target || null,
+      open: ds.open === "true",
+      apiKey: ds.apiKey || null,
+      examples: ds.examples !== "false",
+      collection: ds.collection || null,
+      topK: topK > 0 ? topK : null
+    };
+  }
+
+  function mount(options) {
+    var base = configFrom(null);
+    var config = Object.assign(base, options || {});
+    config.api = String(config.api).replace(/\/+$/, "");
+    var widget = new Widget(config);
+    api.instances.push(widget);
+    return widget;
+  }
+
+  var api = window.NotesQA || { instances: [] };
+  api.mount = mount;
+  api.version = "1";
+  window.NotesQA = api;
+
+  if (currentScript && currentScript.dataset.manual !== "true") {
+    var config = configFrom(currentScript);
+    var start = function () { api.instances.push(new Widget(config)); };
+    if (document.body) start();
+    else document.addEventListener("DOMContentLoaded", start);
+  }
+})();

@@ -1,0 +1,319 @@
+"""The chat widget, the full-page chat and the source viewer, driven in a real Chromium.
+
+The widget is embedded by an intranet-like page on a second loopback origin (allowed by
+NOTESQA_CORS_ORIGINS), and by a third origin that is not allowed.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.feedback import FeedbackStore, export_items
+from service.local_server import LocalServer
+from tests.browser.harness import OPENING_QUESTION, HostPage, record_stream_events
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+WIDGET = "notesqa-chat"
+ACCENT_RGB = "rgb(11, 110, 79)"  # data-accent="#0b6e4f" on the host page
+XSS_QUESTION = "安全测试委员会第一次会议是哪天开幕的？"
+SCRIPT_TEXT = "<script>window.__xss=1</script>"
+IMG_TEXT = '<img src=x onerror="window.__xss=1">'
+TITLE_TEXT = '<img src=x onerror="window.__xss=2">'
+XSS_NOTE = f"""# 安全测试委员会会议记录
+
+## 一、会议安排
+
+1. 安全测试委员会第一次会议于 2024 年 3 月 5 日在日内瓦开幕，会议讨论了网页中 {SCRIPT_TEXT} 标签的显示方式。
+
+2. 委员会还审议了 {IMG_TEXT} 这种图片标签，决定一律按纯文本显示。
+
+## 二、其他事项
+
+3. 下一次会议将于 2024 年 9 月 10 日举行。
+"""
+
+
+def expect(target: Any) -> Any:
+    from playwright.sync_api import expect as playwright_expect
+    return playwright_expect(target)
+
+
+@dataclass
+class Site:
+    service: str
+    allowed: HostPage
+    denied: HostPage
+    feedback: Path
+
+
+def serve_with_host_pages(index_dir: Path, folder: Path) -> Iterator[Site]:
+    allowed, denied = HostPage().start(), HostPage().start()
+    feedback = folder / "feedback.jsonl"
+    env = {"NOTESQA_CORS_ORIGINS": allowed.origin, "NOTESQA_FEEDBACK_PATH": str(feedback),
+           "NOTESQA_DATA_DIR": str(folder / "data")}
+    try:
+        with LocalServer(index_dir, env=env, log_path=folder / "serve.log") as server:
+            allowed.service = denied.service = server.url
+            yield Site(server.url, allowed, denied, feedback)
+    finally:
+        allowed.stop()
+        denied.stop()
+
+
+@pytest.fixture(scope="module")
+def site(browser: Any, sample_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    yield from serve_with_host_pages(sample_index, tmp_path_factory.mktemp("widget-site"))
+
+
+@pytest.fixture(scope="module")
+def xss_site(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """A one-note corpus whose text and title hold HTML that must never run."""
+    from index.builder import build_index
+
+    corpus = tmp_path_factory.mktemp("xss-corpus")
+    (corpus / "900_security.md").write_text(XSS_NOTE, encoding="utf-8")
+    (corpus / "metadata.json").write_text(json.dumps(
+        {"documents": {"900_security.md": {"title": f"安全测试 {TITLE_TEXT} 记录", "date": "2024-03-05"}}},
+        ensure_ascii=False), encoding="utf-8")
+    index_dir = tmp_path_factory.mktemp("xss-index")
+    build_index(corpus, index_dir, show_progress=False)
+    yield from serve_with_host_pages(index_dir, tmp_path_factory.mktemp("xss-site"))
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+    yield ctx
+    ctx.close()
+
+
+def watch_errors(page: Any) -> list[str]:
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
+def ask(page: Any, question: str) -> None:
+    page.locator(f"{WIDGET} .composer textarea").fill(question)
+    page.keyboard.press("Enter")
+
+
+def wait_for_answer(page: Any) -> None:
+    expect(page.locator(f"{WIDGET} .turn .actions").last).to_be_visible(timeout=60_000)
+
+
+def in_viewport(page: Any, element_id: str) -> bool:
+    return page.evaluate("""id => {
+        const r = document.getElementById(id).getBoundingClientRect();
+        return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight;
+    }""", element_id)
+
+
+def test_widget_streams_an_answer_and_opens_the_cited_paragraph(site: Site, context: Any,
+                                                                 artifacts_dir: Path) -> None:
+    page = context.new_page()
+    errors = watch_errors(page)
+    record_stream_events(page)
+    page.goto(site.allowed.origin)
+    launcher = page.locator(f"{WIDGET} .launcher")
+    # the host page's `button { background: hotpink !important }` does not reach into the widget
+    assert launcher.evaluate("e => getComputedStyle(e).backgroundColor") == ACCENT_RGB
+    expect(launcher).to_have_attribute("aria-expanded", "false")
+    launcher.click()
+    dialog = page.get_by_role("dialog", name="资料问答助手")
+    expect(dialog).to_be_visible()
+    expect(launcher).to_have_attribute("aria-expanded", "true")
+    expect(page.locator(f"{WIDGET} [role=log]")).to_have_attribute("aria-live", "polite")
+    expect(page.locator(f"{WIDGET} .ex")).to_have_count(4)  # the corpus's example questions
+
+    ask(page, OPENING_QUESTION)
+    wait_for_answer(page)
+    events = page.evaluate("window.__events")
+    assert events[0] == "citations" and events[-1] == "done", events
+    assert events.count("delta") >= 2, events  # the answer arrived in pieces before `done`
+    answer = page.locator(f"{WIDGET} .turn .answer").last
+    assert "6 月 6 日" in answer.inner_text()
+    chip = page.locator(f"{WIDGET} .chip").first
+    expect(chip).to_contain_text("资产追回问题不限成员名额政府间工作组")
+    expect(chip.locator(".loc")).to_have_text(re.compile(r"· (第\d+段|说明|.+)"))
+
+    chip.hover()  # hovering previews the quoted sentence inside its paragraph
+    preview = page.locator(f"{WIDGET} .preview")
+    expect(preview).to_be_visible()
+    expect(preview.locator("mark")).to_contain_text("2018 年 6 月 6 日星期三上午 10 时开幕")
+    page.screenshot(path=str(artifacts_dir / "widget.png"))
+
+    page.locator(f"{WIDGET} .marker").first.click()  # a [1] marker pins its citation
+    expect(chip).to_have_attribute("aria-expanded", "true")
+    link = preview.locator("a.source-link")
+    paragraph_id = link.get_attribute("data-paragraph")
+    with context.expect_page() as opened:
+        link.click()
+    viewer = opened.value
+    viewer_errors = watch_errors(viewer)
+    viewer.wait_for_selector("html[data-ready=true]")
+    assert viewer.url.startswith(f"{site.service}/documents/000_eb96d92128743acc?q=")
+    target = viewer.locator(f"[id='{paragraph_id}']")
+    expect(target).to_have_class(re.compile(r"\bhighlight\b"))
+    assert in_viewport(viewer, paragraph_id)
+    expect(target.locator("mark")).to_have_text(
+        "资产追回问题不限成员名额政府间工作组会议将于 2018 年 6 月 6 日星期三上午 10 时开幕。")
+    expect(viewer.locator("h1")).to_contain_text("资产追回问题不限成员名额政府间工作组临时议程说明")
+    assert viewer.locator("h2, h3, h4").count() > 3 and viewer.locator("table.rows tr").count() >= 8
+    expect(viewer.locator("aside.footnote").first).to_contain_text("脚注")
+    viewer.screenshot(path=str(artifacts_dir / "viewer.png"))
+    assert not errors and not viewer_errors
+
+
+def test_widget_keyboard_focus_trap_and_escape(site: Site, context: Any) -> None:
+    page = context.new_page()
+    page.goto(site.allowed.origin)
+    page.keyboard.press("Tab")  # the launcher is the page's only focusable element
+    active = "() => { const r = document.querySelector('notesqa-chat').shadowRoot; return r.activeElement; }"
+    assert page.evaluate(f"({active})().className") == "launcher"
+    page.keyboard.press("Enter")
+    assert page.evaluate(f"({active})().tagName") == "TEXTAREA"  # opening focuses the input
+    inside = f"() => {{ const a = ({active})(); return !!a && a.closest('.panel') !== null; }}"
+    for _ in range(8):  # Tab cycles inside the dialog
+        page.keyboard.press("Tab")
+        assert page.evaluate(inside)
+        assert page.evaluate(f"getComputedStyle(({active})()).outlineStyle") != "none"  # visible focus
+    for _ in range(3):
+        page.keyboard.press("Shift+Tab")
+        assert page.evaluate(inside)
+    page.keyboard.press("Escape")
+    expect(page.locator(f"{WIDGET} .panel")).to_be_hidden()
+    assert page.evaluate(f"({active})().className") == "launcher"
+
+
+def test_errors_show_a_retry_button(site: Site, context: Any) -> None:
+    page = context.new_page()
+    page.goto(site.allowed.origin)
+    page.locator(f"{WIDGET} .launcher").click()
+    cors = {"Access-Control-Allow-Origin": site.allowed.origin, "Access-Control-Expose-Headers": "Retry-After",
+            "Content-Type": "application/json", "Retry-After": "7"}
+    page.route("**/v1/ask/stream", lambda route: route.fulfill(
+        status=429, headers=cors, body='{"code": "rate_limited", "message": "too many requests"}'))
+    ask(page, OPENING_QUESTION)
+    error = page.locator(f"{WIDGET} .a.error")
+    expect(error).to_contain_text("7 秒后再试")
+    expect(error).to_have_attribute("role", "alert")
+    page.unroute("**/v1/ask/stream")
+    error.locator("button.retry").click()
+    wait_for_answer(page)
+    expect(page.locator(f"{WIDGET} .a.error")).to_have_count(0)
+    expect(page.locator(f"{WIDGET} .chip").first).to_be_visible()
+
+
+def test_an_origin_that_is_not_allowed_gets_no_answer(site: Site, context: Any) -> None:
+    page = context.new_page()
+    record_stream_events(page)
+    page.goto(site.denied.origin)
+    page.locator(f"{WIDGET} .launcher").click()
+    ask(page, OPENING_QUESTION)
+    error = page.locator(f"{WIDGET} .a.error")
+    expect(error).to_contain_text("无法连接到问答服务")
+    expect(error.locator("button.retry")).to_be_visible()
+    expect(page.locator(f"{WIDGET} .chip")).to_have_count(0)
+    assert "done" not in page.evaluate("window.__events")
+    assert "6 月 6 日" not in page.locator(f"{WIDGET} .log").inner_text()
+
+
+def test_narrow_screen_layout(site: Site, browser: Any, artifacts_dir: Path) -> None:
+    ctx = browser.new_context(viewport={"width": 360, "height": 740}, locale="zh-CN", has_touch=True)
+    try:
+        page = ctx.new_page()
+        page.goto(site.allowed.origin)
+        page.locator(f"{WIDGET} .launcher").click()
+        ask(page, "全球联络点举措是哪年哪月启动的？")
+        wait_for_answer(page)
+        page.locator(f"{WIDGET} .chip").first.tap()  # tapping previews the citation
+        expect(page.locator(f"{WIDGET} .preview mark")).to_be_visible()
+        expect(page.locator(f"{WIDGET} .chip .loc").first).to_have_text("· 第66段")
+        box = page.locator(f"{WIDGET} .panel").bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 360 and box["y"] >= 0 and box["y"] + box["height"] <= 740
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        for part in (".panel", ".log", ".turn .a"):
+            assert page.locator(f"{WIDGET} {part}").last.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), part
+        send = page.locator(f"{WIDGET} .send").bounding_box()
+        assert send["x"] + send["width"] <= 360
+        page.screenshot(path=str(artifacts_dir / "widget-360.png"))
+    finally:
+        ctx.close()
+
+
+def test_full_page_chat_keeps_the_conversation_and_collects_feedback(site: Site, browser: Any) -> None:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+    ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.service)
+    try:
+        page = ctx.new_page()
+        errors = watch_errors(page)
+        page.goto(f"{site.service}/")
+        expect(page.get_by_role("region", name="NotesQA 资料问答")).to_be_visible()
+        expect(page.locator(f"{WIDGET} .launcher")).to_have_count(0)
+        page.locator(f"{WIDGET} .ex", has_text=OPENING_QUESTION).click()
+        wait_for_answer(page)
+
+        page.get_by_role("button", name="复制答案和引用").click()
+        expect(page.locator(f"{WIDGET} .note")).to_have_text("已复制")
+        copied = page.evaluate("navigator.clipboard.readText()")
+        assert copied.startswith("2018 年 6 月 6 日") and "\n\n[1] 资产追回问题" in copied
+        assert f"{site.service}/documents/000_eb96d92128743acc?q=" in copied
+
+        page.get_by_role("button", name="没有帮助").click()
+        expect(page.locator(f"{WIDGET} .note")).to_have_text("谢谢反馈！")
+        comment = page.locator(f"{WIDGET} form.comment textarea")
+        expect(comment).to_be_focused()
+        comment.fill("希望同时给出闭幕日期")
+        page.locator(f"{WIDGET} form.comment button").click()
+        expect(page.locator(f"{WIDGET} form.comment")).to_be_hidden()
+        records = list(FeedbackStore(site.feedback).read())
+        assert [r["rating"] for r in records[-2:]] == ["down", "down"]
+        assert records[-1]["supersedes"] == records[-2]["id"] and records[-1]["comment"] == "希望同时给出闭幕日期"
+        assert records[-1]["citations"][0]["doc_id"] == "000_eb96d92128743acc"
+        [item] = [i for i in export_items(records) if i["comment"] == "希望同时给出闭幕日期"]
+        assert item["question"] == OPENING_QUESTION and item["needs_review"] is True
+
+        page.reload()  # the conversation lasts for the browser session
+        expect(page.locator(f"{WIDGET} .turn")).to_have_count(1)
+        expect(page.locator(f"{WIDGET} .turn .answer")).to_contain_text("6 月 6 日")
+        expect(page.get_by_role("button", name="没有帮助")).to_have_attribute("aria-pressed", "true")
+        page.get_by_role("button", name="新对话").click()
+        expect(page.locator(f"{WIDGET} .turn")).to_have_count(0)
+        assert not errors
+    finally:
+        ctx.close()
+
+
+def test_document_text_is_shown_as_text_and_never_run(xss_site: Site, context: Any) -> None:
+    page = context.new_page()
+    page.goto(xss_site.allowed.origin)
+    page.locator(f"{WIDGET} .launcher").click()
+    ask(page, XSS_QUESTION)
+    wait_for_answer(page)
+    assert SCRIPT_TEXT in page.locator(f"{WIDGET} .turn .answer").inner_text()
+    page.locator(f"{WIDGET} .chip").first.click()
+    preview = page.locator(f"{WIDGET} .preview")
+    expect(preview).to_contain_text(TITLE_TEXT)
+    expect(preview.locator("mark")).to_contain_text(SCRIPT_TEXT)
+    shadow_elements = "() => document.querySelector('notesqa-chat').shadowRoot.querySelectorAll('script, img').length"
+    assert page.evaluate(shadow_elements) == 0
+    assert page.evaluate("typeof window.__xss") == "undefined"
+
+    with context.expect_page() as opened:
+        preview.locator("a.source-link").click()
+    viewer = opened.value
+    viewer.wait_for_selector("html[data-ready=true]")
+    body = viewer.locator("#doc").inner_text()
+    assert SCRIPT_TEXT in body and IMG_TEXT in body and TITLE_TEXT in body
+    assert viewer.evaluate("document.querySelectorAll('#doc script, #doc img').length") == 0
+    assert TITLE_TEXT in viewer.title()
+    assert viewer.evaluate("typeof window.__xss") == "undefined"
+    assert page.evaluate("typeof window.__xss") == "undefined"

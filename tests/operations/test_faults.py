@@ -1,0 +1,203 @@
+"""Faults: damaged snapshots, a full disk, and SIGKILL in the middle of an update."""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+import index.builder
+import index.snapshot
+import service.storage
+from index.snapshot import current_snapshot_path, load_snapshot
+from service.api import create_app
+from service.local_server import LocalServer, free_port
+from service.registry import CollectionLoadError
+from tests.operations.conftest import PANDA, RIVER, ops_settings, upload, wait_job
+
+pytestmark = pytest.mark.integration
+
+NOTESQA = Path(sys.executable).parent / "notesqa"
+
+
+def enospc(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def search_docs(client, query: str, collection: str) -> list[str]:
+    response = client.post("/v1/search", json={"query": query, "collection": collection})
+    assert response.status_code == 200, response.text
+    return [r["doc_id"] for r in response.json()["results"]]
+
+
+def snapshot_leftovers(index_dir: Path) -> list[str]:
+    return [p.name for p in (index_dir / "snapshots").iterdir() if p.name.startswith(".tmp-")]
+
+
+# --- damaged snapshots ------------------------------------------------------------------------
+
+def test_a_damaged_new_snapshot_fails_the_job_and_the_last_good_one_keeps_serving(
+        make_client, data_copy: Path, tiny_default_index: Path, monkeypatch) -> None:
+    client = make_client(data_dir=data_copy)
+    index_dir = data_copy / "collections" / "alpha" / "index"
+    good = current_snapshot_path(index_dir).name
+    real_write = index.builder.write_snapshot
+
+    def write_then_truncate(*args, **kwargs):
+        path = real_write(*args, **kwargs)
+        paragraphs = path / "paragraphs.jsonl"
+        paragraphs.write_bytes(paragraphs.read_bytes()[:40])  # a torn write the checksums must catch
+        return path
+
+    monkeypatch.setattr(index.builder, "write_snapshot", write_then_truncate)
+    job = wait_job(client, upload(client, "alpha", "river.txt", RIVER)["job"]["id"])
+    assert job["state"] == "failed"
+    assert "checksum mismatch" in job["error"] and "paragraphs.jsonl" in job["error"]
+    assert "previous snapshot stays in service" in job["error"]
+    assert current_snapshot_path(index_dir).name == good  # the pointer went back, for restarts too
+    assert search_docs(client, "大熊猫", "alpha")[0] == "panda"
+    assert "river" not in search_docs(client, "长江", "alpha")
+    assert client.get("/readyz").status_code == 200
+
+    monkeypatch.setattr(index.builder, "write_snapshot", real_write)
+    retried = client.post(f"/v1/jobs/{job['id']}/retry")
+    assert retried.status_code == 202, retried.text
+    assert wait_job(client, job["id"])["state"] == "succeeded"
+    assert "river" in search_docs(client, "长江", "alpha")
+    assert client.post(f"/v1/jobs/{job['id']}/retry").json()["code"] == "job_not_retryable"
+
+
+def test_a_damaged_snapshot_built_elsewhere_is_not_swapped_in(make_client, data_copy: Path) -> None:
+    client = make_client(data_dir=data_copy)
+    index_dir = data_copy / "collections" / "alpha" / "index"
+    good = current_snapshot_path(index_dir).name
+    sources = data_copy / "collections" / "alpha" / "sources"
+    (sources / "river.txt").write_text(RIVER, encoding="utf-8")
+    index.builder.build_index(sources, index_dir, show_progress=False)  # e.g. another process
+    damaged = current_snapshot_path(index_dir)
+    with (damaged / "documents.json").open("ab") as fh:
+        fh.write(b" ")
+    registry = client.app.state.operations.registry
+    registry.check_for_changes()  # what the watcher does every few seconds
+    status = client.get("/v1/collections/alpha").json()
+    assert status["snapshot"] == good and "failed to load" in status["error"]
+    assert search_docs(client, "大熊猫", "alpha")[0] == "panda"
+    assert "river" not in search_docs(client, "长江", "alpha")
+
+
+def test_start_up_refuses_a_damaged_collection_naming_the_file(data_copy: Path, tiny_default_index: Path) -> None:
+    snapshot = current_snapshot_path(data_copy / "collections" / "beta" / "index")
+    (snapshot / "dense.faiss").write_bytes((snapshot / "dense.faiss").read_bytes()[:100])  # truncated
+    app = create_app(ops_settings(tiny_default_index, data_copy))
+    with pytest.raises(CollectionLoadError) as raised:
+        with TestClient(app):
+            pass
+    assert "beta" in str(raised.value) and str(snapshot / "dense.faiss") in str(raised.value)
+
+    result = subprocess.run([str(NOTESQA), "serve", "--index", str(tiny_default_index), "--data-dir",
+                             str(data_copy), "--port", str(free_port())],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert str(snapshot / "dense.faiss") in result.stderr and "checksum mismatch" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# --- a full disk ------------------------------------------------------------------------------
+
+def test_a_full_disk_during_a_build_fails_the_job_and_keeps_the_old_snapshot(
+        make_client, data_copy: Path, monkeypatch) -> None:
+    client = make_client(data_dir=data_copy)
+    index_dir = data_copy / "collections" / "alpha" / "index"
+    good = current_snapshot_path(index_dir).name
+    monkeypatch.setattr(index.snapshot.faiss, "write_index", enospc)
+    job = wait_job(client, upload(client, "alpha", "river.txt", RIVER)["job"]["id"])
+    assert job["state"] == "failed"
+    assert job["error"].startswith("no space left on device")
+    assert "previous snapshot stays in service" in job["error"]
+    assert current_snapshot_path(index_dir).name == good
+    assert snapshot_leftovers(index_dir) == []
+    load_snapshot(index_dir)  # still complete
+    assert search_docs(client, "大熊猫", "alpha")[0] == "panda"
+    # the upload itself was kept: once there is space, a retry indexes it
+    assert "river" in [d["doc_id"] for d in client.get("/v1/collections/alpha/documents").json()["documents"]]
+    monkeypatch.undo()
+    assert client.post(f"/v1/jobs/{job['id']}/retry").status_code == 202
+    assert wait_job(client, job["id"])["state"] == "succeeded"
+    assert "river" in search_docs(client, "长江", "alpha")
+
+
+def test_a_full_disk_during_an_upload_answers_507_and_changes_nothing(make_client, data_copy: Path,
+                                                                     monkeypatch) -> None:
+    client = make_client(data_dir=data_copy)
+    sources = data_copy / "collections" / "alpha" / "sources"
+    before = {p.name: p.read_bytes() for p in sources.iterdir()}
+    jobs_before = len(client.get("/v1/jobs").json()["jobs"])
+    monkeypatch.setattr(service.storage, "_write_all", enospc)
+    response = client.post("/v1/collections/alpha/documents", files={"file": ("river.txt", RIVER.encode())})
+    assert response.status_code == 507 and response.json()["code"] == "insufficient_storage"
+    replaced = client.put("/v1/collections/alpha/documents/panda", files={"file": ("panda.md", b"new text")})
+    assert replaced.status_code == 507
+    assert {p.name: p.read_bytes() for p in sources.iterdir()} == before  # no partial or temporary file
+    monkeypatch.undo()
+    assert len(client.get("/v1/jobs").json()["jobs"]) == jobs_before
+
+
+# --- SIGKILL in the middle of an update -------------------------------------------------------
+
+@pytest.mark.slow
+def test_sigkill_during_an_update_loses_nothing(tiny_default_index: Path, tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    env = {"NOTESQA_DATA_DIR": str(data_dir), "NOTESQA_WATCH_INTERVAL_S": "0"}
+    river = tmp_path / "river.txt"
+    river.write_text(RIVER, encoding="utf-8")
+    for args in (["collection", "create", "field"], ["documents", "add", str(river), "-c", "field"]):
+        done = subprocess.run([str(NOTESQA), *args], capture_output=True, text=True, env={**os.environ, **env},
+                              timeout=120)
+        assert done.returncode == 0, done.stderr
+    index_dir = data_dir / "collections" / "field" / "index"
+    good = current_snapshot_path(index_dir).name
+
+    # 1. a server whose builds pause mid-way; upload, and kill it while the job runs
+    paused = LocalServer(tiny_default_index, env={**env, "NOTESQA_DEBUG_JOB_DELAY_S": "120"},
+                         log_path=tmp_path / "first.log")
+    with paused:
+        accepted = httpx.post(f"{paused.url}/v1/collections/field/documents",
+                              files={"file": ("panda.md", PANDA.encode())}, timeout=30)
+        assert accepted.status_code == 202, accepted.text
+        job_id = accepted.json()["job"]["id"]
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{paused.url}/v1/jobs/{job_id}").json()["stage"] != "embedding":
+            assert time.monotonic() < deadline, paused.log()
+            time.sleep(0.05)
+        os.kill(paused.pid, signal.SIGKILL)
+        paused.process.wait(timeout=10)
+    # the upload was stored before it was acknowledged; the served snapshot is the complete old one
+    stored = data_dir / "collections" / "field" / "sources" / "panda.txt"
+    assert stored.read_text(encoding="utf-8") == PANDA
+    assert current_snapshot_path(index_dir).name == good
+    load_snapshot(index_dir)
+
+    # 2. restart: the interrupted job runs again and its snapshot is swapped in
+    with LocalServer(tiny_default_index, env=env, log_path=tmp_path / "second.log") as server:
+        deadline = time.monotonic() + 60
+        while (job := httpx.get(f"{server.url}/v1/jobs/{job_id}").json())["state"] not in ("succeeded", "failed"):
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.1)
+        assert job["state"] == "succeeded", job
+        assert job["attempts"] == 2 and "interrupted" in job["note"]
+        assert httpx.get(f"{server.url}/readyz").status_code == 200
+        found = httpx.post(f"{server.url}/v1/search", json={"query": "大熊猫", "collection": "field"}).json()
+        assert found["results"][0]["doc_id"] == "panda"
+        documents = httpx.get(f"{server.url}/v1/collections/field/documents").json()["documents"]
+        assert {d["doc_id"]: d["indexed"] for d in documents} == {"river": True, "panda": True}
+    assert current_snapshot_path(index_dir).name != good
+    snapshot = load_snapshot(index_dir)
+    assert set(snapshot.documents) == {"river", "panda"}
+    assert snapshot_leftovers(index_dir) == []
