@@ -53,7 +53,7 @@ BODY_COLLECTION_ROUTES = {"/v1/ask": "ask", "/v1/search": "search", "/v1/ask/str
                           "/v1/feedback": "ask"}
 # Routes whose handler serves the collection named in the body (through `collection_service`). Any other
 # route of BODY_COLLECTION_ROUTES serves the default collection, so that is the one checked for it.
-COLLECTION_AWARE_ROUTES = {"/v1/ask", "/v1/search"}
+COLLECTION_AWARE_ROUTES = {"/v1/ask", "/v1/search", "/v1/ask/stream"}
 PUBLIC_ROUTES = {("POST", "/v1/ask"), ("POST", "/v1/ask/stream"), ("POST", "/v1/feedback"), ("GET", "/v1/examples")}
 UPLOAD_PATH = re.compile(r"^/v1/collections/[^/]+/documents(/[^/]+)?$")
 MULTIPART_OVERHEAD = 64 * 1024

@@ -77,9 +77,11 @@ def test_a_reader_sees_only_its_collections(make_client, data_copy: Path, keys: 
         assert response.status_code == 403 and response.json()["code"] == "forbidden"
         assert "青鸾" not in response.text
     assert client.post("/v1/search", json={"query": "青鸾", "collection": "beta"}, headers=alpha).status_code == 403
-    # the chat stream serves the default collection, so a key without it is refused whatever the body says
-    assert client.post("/v1/ask/stream", json={"question": SECRET_QUESTION, "collection": "alpha"},
-                       headers=alpha).status_code == 403
+    # the chat stream answers from the requested collection under the same rules as /v1/ask
+    streamed = client.post("/v1/ask/stream", json={"question": SECRET_QUESTION, "collection": "alpha"}, headers=alpha)
+    assert streamed.status_code == 200 and "青鸾项目" not in streamed.text.replace(SECRET_QUESTION, "")
+    for body in ({"question": SECRET_QUESTION, "collection": "beta"}, {"question": SECRET_QUESTION}):
+        assert client.post("/v1/ask/stream", json=body, headers=alpha).status_code == 403
     # searching its own collection for another collection's words finds only its own paragraphs
     leaked = client.post("/v1/search", json={"query": "青鸾项目预算 李明 长江", "collection": "alpha"}, headers=alpha)
     assert leaked.status_code == 200 and docs_of(leaked) <= {"panda"}
