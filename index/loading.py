@@ -112,14 +112,19 @@ def _load_files(files: list[Path], metadata: dict[str, dict]) -> LoadResult:
 
 
 def _load_jsonl(path: Path) -> LoadResult:
-    documents, skipped = [], []
     try:
-        lines = decode_bytes(path.read_bytes(), str(path)).splitlines()
+        text = decode_bytes(path.read_bytes(), str(path))
     except (SourceError, OSError) as exc:
         return LoadResult([], [SkippedSource(str(path), str(exc))])
+    return parse_jsonl(text, str(path))
+
+
+def parse_jsonl(text: str, name: str) -> LoadResult:
+    """Bulk-import lines {"doc_id", "title", "text", ...}; a bad line is skipped as "name:line"."""
+    documents, skipped = [], []
     seen: set[str] = set()
-    for number, line in enumerate(lines, start=1):
-        where = f"{path}:{number}"
+    for number, line in enumerate(text.splitlines(), start=1):
+        where = f"{name}:{number}"
         if not line.strip():
             continue
         try:

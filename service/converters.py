@@ -4,12 +4,11 @@ and .pdf (pypdf) are converted to plain text. Anything unreadable is refused bef
 from __future__ import annotations
 
 import io
-import json
 import logging
 import zipfile
 from dataclasses import dataclass
 
-from index.loading import SourceError, decode_bytes, make_doc_id
+from index.loading import SourceError, decode_bytes, parse_jsonl
 
 TEXT_SUFFIXES = (".txt", ".md")
 SUFFIXES = (".txt", ".md", ".jsonl", ".docx", ".pdf")
@@ -50,31 +49,14 @@ def _decode(data: bytes, name: str) -> str:
 
 
 def _check_jsonl(data: bytes, name: str) -> int:
-    valid, first_error = 0, None
-    seen: set[str] = set()
-    for number, line in enumerate(_decode(data, name).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            if not isinstance(record, dict):
-                raise ValueError("not a JSON object")
-            doc_id, text = record.get("doc_id"), record.get("text")
-            if not isinstance(doc_id, str) or not doc_id.strip():
-                raise ValueError("missing string field 'doc_id'")
-            if not isinstance(text, str) or not text.strip():
-                raise ValueError("missing or empty string field 'text'")
-            doc_id = make_doc_id(doc_id)
-            if doc_id in seen:
-                raise ValueError(f"duplicate doc_id {doc_id!r}")
-            seen.add(doc_id)
-            valid += 1
-        except (ValueError, SourceError) as exc:
-            first_error = first_error or f"line {number}: {exc}"
-    if not valid:
-        raise ConversionError(f"{name}: no valid record ({first_error or 'the file has no lines'}); "
+    """The loader's own parsing decides what the indexer will accept."""
+    parsed = parse_jsonl(_decode(data, name), "line")
+    if not parsed.documents:
+        first_error = parsed.skipped[0].reason if parsed.skipped else None
+        where = f"{parsed.skipped[0].source}: " if parsed.skipped else ""
+        raise ConversionError(f"{name}: no valid record ({where}{first_error or 'the file has no lines'}); "
                               "each line must be a JSON object with string fields 'doc_id' and 'text'")
-    return valid
+    return len(parsed.documents)
 
 
 def _docx_text(data: bytes, name: str) -> str:
