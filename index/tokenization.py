@@ -113,9 +113,7 @@ def keyword_tokens(text: str) -> list[str]:
     return tokens
 
 
-def content_terms(text: str) -> list[str]:
+@lru_cache(maxsize=4096)  # asked once per candidate sentence while one answer is composed
+def content_terms(text: str) -> tuple[str, ...]:
     """Distinct precise-mode tokens of a question, in order: the terms an answer must cover."""
-    seen: dict[str, None] = {}
-    for t in tokenize(text, for_search=False):
-        seen.setdefault(t, None)
-    return list(seen)
+    return tuple(dict.fromkeys(tokenize(text, for_search=False)))
