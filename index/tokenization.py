@@ -12,7 +12,7 @@ from pathlib import Path
 
 import jieba
 
-from index.normalization import normalize
+from index.normalization import compact, normalize
 
 DOMAIN_DICTIONARY = Path(__file__).parent / "resources" / "domain_terms.txt"
 
@@ -49,6 +49,14 @@ def _jieba() -> jieba.Tokenizer:
     tokenizer.initialize()
     tokenizer.load_userdict(str(DOMAIN_DICTIONARY))
     return tokenizer
+
+
+# "第六次", "第八届": which meeting or session is meant; two sessions differ only here
+EVENT_ORDINAL = re.compile(r"第[一二三四五六七八九十百\d]+(?:次|届)")
+
+
+def event_ordinals(text: str) -> list[str]:
+    return list(dict.fromkeys(EVENT_ORDINAL.findall(compact(text))))
 
 
 def protected_terms(text: str) -> list[str]:
@@ -89,6 +97,11 @@ def tokenize(text: str, *, for_search: bool = True) -> list[str]:
         pos = m.end()
     tokens.extend(_cut(norm[pos:], for_search))
     return tokens
+
+
+def segment(text: str) -> list[str]:
+    """Precise-mode jieba words with the domain dictionary, stopwords kept (for parsing a question)."""
+    return [w for w in (p.strip() for p in _jieba().cut(text)) if w]
 
 
 def _cut(text: str, for_search: bool) -> list[str]:

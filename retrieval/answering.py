@@ -15,7 +15,7 @@ import numpy as np
 
 from index.embedders import Embedder
 from index.normalization import compact, mostly_latin, normalize
-from index.tokenization import content_terms, protected_terms
+from index.tokenization import STOPWORDS, content_terms, event_ordinals, protected_terms, segment
 from retrieval.search import SearchHit
 
 ABSTAIN_MESSAGE = "资料中没有找到相关内容。"
@@ -31,7 +31,7 @@ _DATE = (r"(?:\d{4}\s*年\s*)?(?:\d{1,2}\s*月\s*)?\d{1,2}\s*日(?:\s*(?:至|和
          r"(?:\d{1,2}\s*月\s*)?\d{1,2}\s*日)?|\d{4}\s*年\s*\d{1,2}\s*月|\d{4}\s*年")
 _TIME = r"(?:上午|下午|中午|晚上)\s*\d{1,2}\s*时(?:\s*\d{1,2}\s*分)?(?:\s*至\s*(?:上午|下午)?\s*\d{1,2}\s*时(?:\s*\d{1,2}\s*分)?)?"
 _CN_NUM = r"[一二两三四五六七八九十百千]+"
-_NUMBER = (rf"(?:(?<![\d/.])\d[\d,.]*(?![\d/]|\s*年|\s*月|\s*日)\s*(?:多|余)?\s*(?:个|名|次|项|国|家|场|届|人|份|天|分钟|%|％)?"
+_NUMBER = (rf"(?:(?<![\d/.])\d[\d,.]*(?![\d/]|\s*年|\s*月|\s*日|\s*时(?!间))\s*(?:多|余)?\s*(?:个|名|次|项|国|家|场|届|人|份|天|分钟|%|％)?"
            rf"(?:\s*[\u4e00-\u9fff]{{0,6}}?(?:国家|缔约国|法域|案例|案件|专家|成员国|组织|联络点))?|"
            rf"第?{_CN_NUM}(?:个|名|次|项|场|届|条|章)(?:会议)?)")
 _SYMBOL = r"[A-Z]{2,}(?:/[A-Z0-9.\-]+)+"
@@ -43,6 +43,9 @@ _URL = r"(?:https?://|www\.)[A-Za-z0-9./_\-?=&%#]+"
 _REASON = r"(?:为了|以便|以期|旨在|目的是|是为了|由于|因为|鉴于)[^。；！？]{2,80}"
 _ITEM = r"[\u4e00-\u9fffA-Za-z0-9（）()]{2,20}"
 _ENUMERATION = rf"{_ITEM}(?:、{_ITEM})+(?:(?:和|及|以及|与){_ITEM})?"
+
+# "多少个代表团出席" counts 代表团.  "投资金额是多少" names no counted thing: 金额 is paraphrased freely
+_COUNTED = re.compile(r"(?<![第哪])(?:多少|几)\s*(?>(?:[个名次项场届家位份所种条座批类件首颗只头匹本部辆架张篇枚艘台块支棵间层]\s*)?)([\u4e00-\u9fff]{2,12})")
 
 # question type -> (patterns in the question, pattern of the fact in the evidence)
 _QUESTION_TYPES: list[tuple[str, re.Pattern, re.Pattern]] = [
@@ -109,6 +112,18 @@ def question_type(question: str) -> str | None:
     return None
 
 
+def counted_noun(question: str) -> str | None:
+    """What a "how many" question counts: the figure in an answer has to be a count of it."""
+    if not (match := _COUNTED.search(normalize(question))) or match.group(1).startswith("的"):
+        return None  # "水深为多少的水域" counts nothing: 水深 is a measure
+    phrase = match.group(1).rsplit("的", 1)[-1]  # the head: "有口译的全体会议" counts 全体会议
+    return next((w for w in segment(phrase) if len(w) > 1 and w not in STOPWORDS), None)
+
+
+def _mentions(target: str, word: str) -> bool:
+    return compact(word) in target
+
+
 def split_sentences(text: str) -> list[tuple[int, str]]:
     out, pos = [], 0
     for piece in _SENTENCE_END.split(text):
@@ -147,8 +162,9 @@ def _bigrams(text: str) -> list[str]:
 
 class AnswerComposer:
     def __init__(self, keyword_df: dict[str, int], corpus_texts: list[str], embedder: Embedder | None = None,
-                 settings: AnswerSettings | None = None) -> None:
+                 settings: AnswerSettings | None = None, titles: dict[str, str] | None = None) -> None:
         self._df = keyword_df
+        self._titles = titles or {}
         self._n = max(len(corpus_texts), 1)
         self._corpus = "\x1f".join(compact(t) for t in corpus_texts)
         self.embedder = embedder
@@ -168,14 +184,18 @@ class AnswerComposer:
         gram_cov = (sum(1 for g in grams if g in target) / len(grams)) if grams else term_cov
         return 0.5 * term_cov + 0.5 * gram_cov
 
-    def _local_coverage(self, question: str, texts: list[str]) -> list[float]:
+    def _local_coverage(self, question: str, texts: list[str], topics: list[str]) -> list[float]:
         """Coverage of the question by each candidate sentence, weighting what tells them apart.
 
         A term every candidate shares (usually the subject: the meeting, the person) says
         little about which sentence answers; the rarer it is among the candidates the more
-        it counts, on top of its corpus IDF.
+        it counts, on top of its corpus IDF.  A sentence also covers what its document's
+        title and its section name: every sentence of an article on 杨群 is about 杨群,
+        whether or not it repeats the name.
         """
-        targets = [compact(t) for t in texts]
+        # an ordinal or a figure in a title ("第八届会议") is not implied: the text may be on another session
+        topics = [re.sub(r"第?[\d一二三四五六七八九十百]+", "\x1f", compact(topic)) for topic in topics]
+        targets = [compact(text) + "\x1f" + topic for text, topic in zip(texts, topics)]
         n = len(targets)
 
         def local(term: str) -> float:
@@ -204,13 +224,14 @@ class AnswerComposer:
         pool = hits[:4]
         sentences = [Sentence(hi, text, start) for hi, hit in enumerate(pool)
                      for start, text in split_sentences(hit.paragraph.text)]
-        local_cov = self._local_coverage(question, [s.text for s in sentences])
+        topics = [f"{self._titles.get(hit.paragraph.doc_id, '')}\n{hit.paragraph.context}" for hit in pool]
+        local_cov = self._local_coverage(question, [s.text for s in sentences], [topics[s.hit_index] for s in sentences])
         para_cov = [self.coverage(question, f"{hit.paragraph.context}\n{hit.paragraph.text}") for hit in pool]
         for s, cov in zip(sentences, local_cov):
             # the paragraph's own rank and its coverage with context both vouch for the sentence
             s.score = (0.55 * cov + 0.25 * para_cov[s.hit_index]
                        + 0.2 * pool[s.hit_index].score / max(pool[0].score, 1e-6))
-            if qtype and self._fact_in(qtype, s.text, question):
+            if qtype and self._fact_in(qtype, s.text, question) and self._counts_asked_thing(qtype, s.text, question):
                 s.score += _FACT_BONUS.get(qtype, 0.25)  # holds the kind of fact the question asks for
         if self.embedder is not None and query_vector is not None and (english or cfg.dense_sentence_rerank):
             self._dense_rerank(sentences, query_vector, english)
@@ -244,12 +265,15 @@ class AnswerComposer:
     def _dense_rerank(self, sentences: list[Sentence], query_vector: np.ndarray, english: bool) -> None:
         """Blend in sentence-level cosine; it weighs more for English questions, where overlap is thin."""
         ranked = sorted(range(len(sentences)), key=lambda i: -sentences[i].score)[:3 if not english else 8]
+        weight = 0.6 if english else 0.15
+        if len(ranked) < 2 or sentences[ranked[0]].score - sentences[ranked[1]].score > weight:
+            return  # no cosine can overturn a lead wider than its weight, so the embedding is saved
         vectors = self._sentence_vectors([sentences[i].text for i in ranked])
         cosines = vectors @ query_vector
         top = float(cosines.max()) if len(cosines) else 0.0
         for i, c in zip(ranked, cosines):
             closeness = max(0.0, 1 - (top - float(c)) * 10)  # 1 for the best, 0 when 0.1 below it
-            sentences[i].score += (0.6 if english else 0.15) * closeness
+            sentences[i].score += weight * closeness
 
     def _sentence_vectors(self, texts: list[str]) -> np.ndarray:
         """Embeddings of candidate sentences, cut to their head and remembered across questions."""
@@ -275,6 +299,8 @@ class AnswerComposer:
         confidence = 0.35 * dense + 0.65 * lexical
         if self._unknown_specifics(question):
             confidence *= 0.5  # asks about a year, session or number the notes never mention
+        if not self._counts_asked_thing(qtype, text, question):
+            confidence *= 0.5  # the figures here count something other than what is asked about
         if qtype in ("date", "number", "time", "symbol", "resolution") and not any(
                 self._fact_in(qtype, s, question) for _, s in split_sentences(hit.paragraph.text)):
             confidence *= 0.6  # the question asks for a fact this paragraph does not hold
@@ -283,8 +309,14 @@ class AnswerComposer:
     def _unknown_specifics(self, question: str) -> list[str]:
         """Dates and ordinals ("2025年", "第十一届") in the question that no indexed paragraph contains."""
         specific = [t for t in protected_terms(question) if re.search(r"\d", t)]
-        specific += re.findall(r"第[一二三四五六七八九十百]+(?:届|次)", normalize(question))
+        specific += event_ordinals(question)
         return [t for t in specific if compact(t) not in self._corpus]
+
+    @staticmethod
+    def _counts_asked_thing(qtype: str, text: str, question: str) -> bool:
+        """For "how many X": whether the text speaks of X at all (else its figures count something else)."""
+        noun = counted_noun(question) if qtype == "number" else None
+        return noun is None or _mentions(compact(text), noun)
 
     def _fact_in(self, qtype: str, text: str, question: str) -> bool:
         return self.extract_fact(qtype, text, question) is not None
@@ -299,8 +331,11 @@ class AnswerComposer:
         body = re.sub(r"^\d{1,3}\.\s*", lambda m: " " * len(m.group(0)), sentence)  # printed paragraph number
         candidates = [m for m in pattern.finditer(body)
                       if compact(m.group(0)) and compact(m.group(0)) not in qnorm]
-        if qtype == "number":  # a count with its unit beats a bare figure
+        if qtype == "number":  # a count with its unit beats a bare figure, a count of the asked thing beats both
             candidates = [m for m in candidates if not re.fullmatch(r"[\d,.\s]+", m.group(0))] or candidates
+            if noun := counted_noun(question):
+                candidates = [m for m in candidates
+                              if _mentions(compact(body[m.start():m.end() + 12]), noun)] or candidates
         if not candidates:
             return None
         anchors = [m.start() for t in content_terms(question) if len(t) > 1

@@ -61,7 +61,8 @@ class NotesQA:
         self.embedder = embedder
         self.searcher = HybridSearcher(snapshot, embedder, search_settings)
         searchable_texts = [snapshot.paragraphs[i].text for i in snapshot.searchable]
-        self.composer = AnswerComposer(snapshot.keyword_df, searchable_texts, embedder, answer_settings)
+        titles = {doc_id: info["title"] for doc_id, info in snapshot.documents.items()}
+        self.composer = AnswerComposer(snapshot.keyword_df, searchable_texts, embedder, answer_settings, titles)
         self._by_id = {(p.doc_id, p.paragraph_id): p for p in snapshot.paragraphs}
 
     @classmethod

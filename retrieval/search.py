@@ -9,7 +9,7 @@ from index.embedders import Embedder
 from index.models import Paragraph
 from index.normalization import compact
 from index.snapshot import Snapshot
-from index.tokenization import keyword_tokens, protected_terms
+from index.tokenization import event_ordinals, keyword_tokens, protected_terms
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,7 @@ class SearchSettings:
     dense_weight: float = 0.5  # share of the fused score from the dense side
     candidates: int = 60  # taken from each side before fusion
     exact_bonus: float = 0.35  # per exact document symbol / resolution number matched
+    ordinal_bonus: float = 0.1  # per session or meeting ordinal ("第六次") matched
     near_duplicate: float = 0.9  # character-trigram Jaccard above which two paragraphs collapse
 
 
@@ -86,6 +87,10 @@ class HybridSearcher:
         if exact:
             fused += cfg.exact_bonus * np.array(
                 [sum(t in self._compact[r] for t in exact) for r in rows], dtype=np.float32)
+        ordinals = event_ordinals(query) if mode == "hybrid" else []
+        if ordinals:
+            fused += cfg.ordinal_bonus * np.array(
+                [sum(t in self._compact[r] for t in ordinals) for r in rows], dtype=np.float32)
         order = np.argsort(-fused)
         hits: list[SearchHit] = []
         kept_grams: list[set[str]] = []

@@ -7,7 +7,7 @@ import pytest
 
 from index.models import Paragraph
 from index.normalization import compact
-from retrieval.answering import ABSTAIN_MESSAGE, AnswerComposer, question_type, split_sentences
+from retrieval.answering import ABSTAIN_MESSAGE, AnswerComposer, counted_noun, question_type, split_sentences
 from retrieval.pipeline import NotesQA
 from retrieval.search import SearchHit
 
@@ -71,6 +71,8 @@ def test_english_question_about_chinese_notes(qa):
     "今天北京天气怎么样？",
     "红烧肉怎么做才好吃？",
     "2025年的国际合作专家会议定在哪天开？",
+    "2018年资产追回工作组会议一共有多少个代表团出席？",  # the notes count countries and focal points, not delegations
+    "反腐败法律图书馆每年有多少访问量？",
 ])
 def test_abstains_when_the_notes_do_not_answer(qa, question):
     answer = qa.ask(question)
@@ -156,3 +158,37 @@ def test_composer_abstains_on_unrelated_evidence():
     composed = composer.compose("红烧肉怎么做才好吃？", hits)
     assert composed.abstained
     assert composed.claims == []
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("question, noun", [
+    ("2018年会议一共有多少个代表团出席？", "代表团"),
+    ("反腐败法律图书馆每年有多少访问量？", "访问量"),
+    ("那天的资源够开几场有口译的全体会议？", "全体会议"),  # the head after 的, not its modifier
+    ("线上参会者能分到多少分钟远程发言？", "分钟"),
+    ("预防腐败工作组开了几次会？", None),  # 会 alone is too vague to check
+    ("第几次会议在维也纳举行？", None),
+    ("前肛鳗生活在水深为多少的水域？", None),  # asks a measure, counts nothing
+])
+def test_counted_noun(question, noun):
+    assert counted_noun(question) == noun
+
+
+@pytest.mark.unit
+def test_a_count_of_something_else_is_not_the_answer():
+    hits = [_hit("截至 2018 年 3 月，代表 133 个国家的 234 个特设联络点正在参与这一平台。")]
+    composer = AnswerComposer({}, [h.paragraph.text for h in hits])
+    assert composer.compose("有多少个特设联络点参与这一平台？", hits).answer.startswith("234 个特设联络点")
+    assert composer.compose("参与这一平台的联络点代表了多少个国家？", hits).answer.startswith("133 个国家")
+    assert composer.compose("有多少个代表团参与这一平台？", hits).abstained
+
+
+@pytest.mark.unit
+def test_the_document_title_counts_as_said_in_each_of_its_sentences():
+    hits = [_hit("麦银汉鱼为辐鳍鱼纲银汉鱼目的一种。麦银汉鱼分布于西太平洋。本鱼体色银白，具一条黑色纵带。", doc="fish")]
+    texts = [h.paragraph.text for h in hits]
+    question = "麦银汉鱼的体色有什么特点？"
+    with_title = AnswerComposer({}, texts, titles={"fish": "麦银汉鱼"}).compose(question, hits)
+    assert with_title.answer.startswith("本鱼体色银白")
+    without_title = AnswerComposer({}, texts).compose(question, hits)
+    assert not without_title.answer.startswith("本鱼体色银白")  # the subject's name outweighs 体色

@@ -63,3 +63,9 @@ def test_english_question_gets_chinese_terms():
     assert "全球联络点举措" in expanded and "启动" in expanded
     assert expand_query("资产追回工作组何时开会？") == "资产追回工作组何时开会？"
     assert "2018年3月21日" in expand_query("as of 21 March 2018")
+
+
+def test_session_ordinal_picks_the_meeting_asked_about(qa):
+    """Many paragraphs speak of expert meetings and dates; only one of the sixth meeting's date."""
+    hits = qa.search("第六次国际合作专家会议是什么时候在维也纳开的？", top_k=5)
+    assert any("2017年11月6日和7日" in compact(h.paragraph.text) for h in hits)
