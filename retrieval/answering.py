@@ -31,9 +31,9 @@ _DATE = (r"(?:\d{4}\s*年\s*)?(?:\d{1,2}\s*月\s*)?\d{1,2}\s*日(?:\s*(?:至|和
          r"(?:\d{1,2}\s*月\s*)?\d{1,2}\s*日)?|\d{4}\s*年\s*\d{1,2}\s*月|\d{4}\s*年")
 _TIME = r"(?:上午|下午|中午|晚上)\s*\d{1,2}\s*时(?:\s*\d{1,2}\s*分)?(?:\s*至\s*(?:上午|下午)?\s*\d{1,2}\s*时(?:\s*\d{1,2}\s*分)?)?"
 _CN_NUM = r"[一二两三四五六七八九十百千]+"
-_NUMBER = (rf"(?:(?<![\d/.])\d[\d,.]*(?![\d/]|\s*年|\s*月|\s*日|\s*时(?!间))\s*(?:多|余)?\s*(?:个|名|次|项|国|家|场|届|人|份|天|分钟|%|％)?"
+_NUMBER = (rf"(?:(?<![\d/.])(?<!第)(?<!第\s)\d[\d,.]*(?![\d/]|\s*年|\s*月|\s*日|\s*时(?!间))\s*(?:多|余)?\s*(?:个|名|次|项|国|家|场|届|人|份|天|分钟|%|％)?"
            rf"(?:\s*[\u4e00-\u9fff]{{0,6}}?(?:国家|缔约国|法域|案例|案件|专家|成员国|组织|联络点))?|"
-           rf"第?{_CN_NUM}(?:个|名|次|项|场|届|条|章)(?:会议)?)")
+           rf"(?<!第){_CN_NUM}(?:个|名|次|项|场|届|条|章)(?:会议)?)")  # "第八届" is an ordinal, not a count
 _SYMBOL = r"[A-Z]{2,}(?:/[A-Z0-9.\-]+)+"
 _RESOLUTION = r"第\s*\d{1,2}/\d{1,2}\s*号(?:决议|决定)"
 # "在维也纳举行", or the venue line of a front page: "2018年6月6日和7日，维也纳"
@@ -46,6 +46,10 @@ _ENUMERATION = rf"{_ITEM}(?:、{_ITEM})+(?:(?:和|及|以及|与){_ITEM})?"
 
 # "多少个代表团出席" counts 代表团.  "投资金额是多少" names no counted thing: 金额 is paraphrased freely
 _COUNTED = re.compile(r"(?<![第哪])(?:多少|几)\s*(?>(?:[个名次项场届家位份所种条座批类件首颗只头匹本部辆架张篇枚艘台块支棵间层]\s*)?)([\u4e00-\u9fff]{2,12})")
+
+# how precise a date the question wants: "哪天" is not answered by a year
+_DATE_GRAIN = [("日", re.compile(r"哪天|哪一天|几号|哪几天|几月几日|什么日子|日期|which day|what date|what day", re.I)),
+               ("月", re.compile(r"几月|哪个月|哪月|which month|what month", re.I))]
 
 # question type -> (patterns in the question, pattern of the fact in the evidence)
 _QUESTION_TYPES: list[tuple[str, re.Pattern, re.Pattern]] = [
@@ -231,7 +235,7 @@ class AnswerComposer:
             # the paragraph's own rank and its coverage with context both vouch for the sentence
             s.score = (0.55 * cov + 0.25 * para_cov[s.hit_index]
                        + 0.2 * pool[s.hit_index].score / max(pool[0].score, 1e-6))
-            if qtype and self._fact_in(qtype, s.text, question) and self._counts_asked_thing(qtype, s.text, question):
+            if qtype and self.extract_fact(qtype, s.text, question, strict=True):
                 s.score += _FACT_BONUS.get(qtype, 0.25)  # holds the kind of fact the question asks for
         if self.embedder is not None and query_vector is not None and (english or cfg.dense_sentence_rerank):
             self._dense_rerank(sentences, query_vector, english)
@@ -322,8 +326,12 @@ class AnswerComposer:
         return self.extract_fact(qtype, text, question) is not None
 
     @staticmethod
-    def extract_fact(qtype: str, sentence: str, question: str) -> str | None:
-        """The fact of the asked type nearest to the words the sentence shares with the question."""
+    def extract_fact(qtype: str, sentence: str, question: str, strict: bool = False) -> str | None:
+        """The fact of the asked type nearest to the words the sentence shares with the question.
+
+        A count of the asked thing and a date as precise as asked are preferred; `strict`
+        accepts nothing else.
+        """
         pattern = next((p for name, _, p in _QUESTION_TYPES if name == qtype), None)
         if pattern is None:
             return None
@@ -331,11 +339,14 @@ class AnswerComposer:
         body = re.sub(r"^\d{1,3}\.\s*", lambda m: " " * len(m.group(0)), sentence)  # printed paragraph number
         candidates = [m for m in pattern.finditer(body)
                       if compact(m.group(0)) and compact(m.group(0)) not in qnorm]
-        if qtype == "number":  # a count with its unit beats a bare figure, a count of the asked thing beats both
-            candidates = [m for m in candidates if not re.fullmatch(r"[\d,.\s]+", m.group(0))] or candidates
+        if qtype == "number":  # a count of the asked thing first; then a count with its unit beats a bare figure
             if noun := counted_noun(question):
-                candidates = [m for m in candidates
-                              if _mentions(compact(body[m.start():m.end() + 12]), noun)] or candidates
+                preferred = [m for m in candidates if _mentions(compact(body[m.start():m.end() + 12]), noun)]
+                candidates = preferred if preferred or strict else candidates
+            candidates = [m for m in candidates if not re.fullmatch(r"[\d,.\s]+", m.group(0))] or candidates
+        if qtype == "date" and (grain := next((unit for unit, asks in _DATE_GRAIN if asks.search(question)), None)):
+            preferred = [m for m in candidates if grain in m.group(0)]
+            candidates = preferred if preferred or strict else candidates
         if not candidates:
             return None
         anchors = [m.start() for t in content_terms(question) if len(t) > 1
@@ -343,4 +354,7 @@ class AnswerComposer:
         if not anchors:
             return candidates[0].group(0).strip()
         best = min(candidates, key=lambda m: min(abs(m.start() - a) for a in anchors))
-        return best.group(0).strip()
+        fact = best.group(0).strip()
+        if qtype == "number" and (noun := counted_noun(question)) and body[best.end():].lstrip().startswith(noun):
+            fact += noun  # "364.6" is read as "364.6公里"
+        return fact

@@ -192,3 +192,14 @@ def test_the_document_title_counts_as_said_in_each_of_its_sentences():
     assert with_title.answer.startswith("本鱼体色银白")
     without_title = AnswerComposer({}, texts).compose(question, hits)
     assert not without_title.answer.startswith("本鱼体色银白")  # the subject's name outweighs 体色
+
+
+@pytest.mark.unit
+def test_an_ordinal_is_not_a_count_and_a_year_is_not_a_day():
+    extract = AnswerComposer.extract_fact
+    assert extract("number", "工作组迄今已举行了 13 次会议，第八届会议将在阿布扎比举行。", "第八届会议前工作组开过几次会？") == "13 次"
+    assert extract("number", "广茂铁路是一条起自广州的铁路，全长364.6公里。", "广茂铁路全长多少公里？") == "364.6公里"
+    assert extract("date", "审议组 2017 年举行了届会；第二次续会将于 12 月 17 日开始。", "第二次续会从哪天开始？") == "12 月 17 日"
+    assert extract("date", "审议组 2017 年举行了届会。", "第二次续会从哪天开始？") == "2017 年"
+    assert extract("date", "审议组 2017 年举行了届会。", "第二次续会从哪天开始？", strict=True) is None
+    assert extract("date", "审议组 2017 年举行了届会。", "审议组哪一年举行了届会？", strict=True) == "2017 年"
