@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from index.embedders import Embedder
+from index.models import Paragraph
 from index.normalization import compact, mostly_latin, normalize
 from index.tokenization import STOPWORDS, content_terms, event_ordinals, protected_terms, segment
 from retrieval.search import SearchHit
@@ -106,6 +108,7 @@ class ComposedAnswer:
 
 # causal wording is a weaker sign of the answer than a date or a number is
 _FACT_BONUS = {"reason": 0.1}
+_LOOSE_FACT_BONUS = 0.1
 
 
 def question_type(question: str) -> str | None:
@@ -165,12 +168,16 @@ def _bigrams(text: str) -> list[str]:
 
 
 class AnswerComposer:
-    def __init__(self, keyword_df: dict[str, int], corpus_texts: list[str], embedder: Embedder | None = None,
+    def __init__(self, keyword_df: dict[str, int], paragraphs: Sequence[Paragraph], embedder: Embedder | None = None,
                  settings: AnswerSettings | None = None, titles: dict[str, str] | None = None) -> None:
+        """`paragraphs`: the searchable ones (keyword_df counts over them); `titles` by doc_id."""
         self._df = keyword_df
         self._titles = titles or {}
-        self._n = max(len(corpus_texts), 1)
-        self._corpus = "\x1f".join(compact(t) for t in corpus_texts)
+        self._n = max(len(paragraphs), 1)
+        by_document: dict[str, list[str]] = {}
+        for paragraph in paragraphs:
+            by_document.setdefault(paragraph.doc_id, []).append(compact(paragraph.text))
+        self._document_text = {doc_id: "\x1f".join(texts) for doc_id, texts in by_document.items()}
         self.embedder = embedder
         self.settings = settings or AnswerSettings()
         self._sentence_cache: dict[str, np.ndarray] = {}
@@ -237,6 +244,8 @@ class AnswerComposer:
                        + 0.2 * pool[s.hit_index].score / max(pool[0].score, 1e-6))
             if qtype and self.extract_fact(qtype, s.text, question, strict=True):
                 s.score += _FACT_BONUS.get(qtype, 0.25)  # holds the kind of fact the question asks for
+            elif qtype and self._fact_in(qtype, s.text, question):
+                s.score += _LOOSE_FACT_BONUS  # a figure or date, though not the count or precision asked
         if self.embedder is not None and query_vector is not None and (english or cfg.dense_sentence_rerank):
             self._dense_rerank(sentences, query_vector, english)
         sentences.sort(key=lambda s: -s.score)
@@ -301,8 +310,8 @@ class AnswerComposer:
         if exact and all(compact(t) in compact(text) for t in exact):
             lexical = max(lexical, 0.8)
         confidence = 0.35 * dense + 0.65 * lexical
-        if self._unknown_specifics(question):
-            confidence *= 0.5  # asks about a year, session or number the notes never mention
+        if self._unknown_specifics(question, hit.paragraph.doc_id, {h.paragraph.doc_id for h in pool}):
+            confidence *= 0.5  # asks about a year or session the documents found never mention
         if not self._counts_asked_thing(qtype, text, question):
             confidence *= 0.5  # the figures here count something other than what is asked about
         if qtype in ("date", "number", "time", "symbol", "resolution") and not any(
@@ -310,11 +319,18 @@ class AnswerComposer:
             confidence *= 0.6  # the question asks for a fact this paragraph does not hold
         return confidence
 
-    def _unknown_specifics(self, question: str) -> list[str]:
-        """Dates and ordinals ("2025年", "第十一届") in the question that no indexed paragraph contains."""
-        specific = [t for t in protected_terms(question) if re.search(r"\d", t)]
-        specific += event_ordinals(question)
-        return [t for t in specific if compact(t) not in self._corpus]
+    def _unknown_specifics(self, question: str, cited_doc: str, found_docs: set[str]) -> list[str]:
+        """Dates and ordinals ("2025年", "第十一届") of the question that the documents found never mention.
+
+        Not the whole collection: in an index that also holds unrelated articles, some article
+        mentions almost any "第十一届".  The cited document has to mention one of them; a
+        question on two meetings may find the other one's in a second document.
+        """
+        specific = [compact(t) for t in protected_terms(question) if re.search(r"\d", t)]
+        specific += [compact(t) for t in event_ordinals(question)]
+        if specific and not any(t in self._document_text.get(cited_doc, "") for t in specific):
+            return specific
+        return [t for t in specific if not any(t in self._document_text.get(d, "") for d in found_docs)]
 
     @staticmethod
     def _counts_asked_thing(qtype: str, text: str, question: str) -> bool:

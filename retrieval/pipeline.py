@@ -60,9 +60,9 @@ class NotesQA:
         self.snapshot = snapshot
         self.embedder = embedder
         self.searcher = HybridSearcher(snapshot, embedder, search_settings)
-        searchable_texts = [snapshot.paragraphs[i].text for i in snapshot.searchable]
+        searchable = [snapshot.paragraphs[i] for i in snapshot.searchable]
         titles = {doc_id: info["title"] for doc_id, info in snapshot.documents.items()}
-        self.composer = AnswerComposer(snapshot.keyword_df, searchable_texts, embedder, answer_settings, titles)
+        self.composer = AnswerComposer(snapshot.keyword_df, searchable, embedder, answer_settings, titles)
         self._by_id = {(p.doc_id, p.paragraph_id): p for p in snapshot.paragraphs}
 
     @classmethod

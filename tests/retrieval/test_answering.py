@@ -143,7 +143,7 @@ def _hit(text: str, doc: str = "d", score: float = 1.0, dense: float = 0.9, pid:
 def test_composer_marks_each_claim_against_its_citation():
     hits = [_hit("工作组第十二次会议于 2018 年 6 月 6 日在维也纳开幕。会议讨论了资产追回。", pid="a"),
             _hit("工作组第十二次会议的报告于 2018 年 6 月 7 日通过。", pid="b", score=0.95)]
-    composer = AnswerComposer({}, [h.paragraph.text for h in hits])
+    composer = AnswerComposer({}, [h.paragraph for h in hits])
     composed = composer.compose("工作组第十二次会议哪天开幕？", hits)
     assert not composed.abstained
     assert composed.answer.startswith("2018 年 6 月 6 日。")
@@ -153,7 +153,7 @@ def test_composer_marks_each_claim_against_its_citation():
 
 @pytest.mark.unit
 def test_composer_abstains_on_unrelated_evidence():
-    composer = AnswerComposer({}, ["x"] * 10)
+    composer = AnswerComposer({}, [_hit("x", pid=str(i)).paragraph for i in range(10)])
     hits = [_hit("工作组强调培训和能力建设十分重要。", dense=0.78)]
     composed = composer.compose("红烧肉怎么做才好吃？", hits)
     assert composed.abstained
@@ -177,7 +177,7 @@ def test_counted_noun(question, noun):
 @pytest.mark.unit
 def test_a_count_of_something_else_is_not_the_answer():
     hits = [_hit("截至 2018 年 3 月，代表 133 个国家的 234 个特设联络点正在参与这一平台。")]
-    composer = AnswerComposer({}, [h.paragraph.text for h in hits])
+    composer = AnswerComposer({}, [h.paragraph for h in hits])
     assert composer.compose("有多少个特设联络点参与这一平台？", hits).answer.startswith("234 个特设联络点")
     assert composer.compose("参与这一平台的联络点代表了多少个国家？", hits).answer.startswith("133 个国家")
     assert composer.compose("有多少个代表团参与这一平台？", hits).abstained
@@ -186,11 +186,11 @@ def test_a_count_of_something_else_is_not_the_answer():
 @pytest.mark.unit
 def test_the_document_title_counts_as_said_in_each_of_its_sentences():
     hits = [_hit("麦银汉鱼为辐鳍鱼纲银汉鱼目的一种。麦银汉鱼分布于西太平洋。本鱼体色银白，具一条黑色纵带。", doc="fish")]
-    texts = [h.paragraph.text for h in hits]
+    paragraphs = [h.paragraph for h in hits]
     question = "麦银汉鱼的体色有什么特点？"
-    with_title = AnswerComposer({}, texts, titles={"fish": "麦银汉鱼"}).compose(question, hits)
+    with_title = AnswerComposer({}, paragraphs, titles={"fish": "麦银汉鱼"}).compose(question, hits)
     assert with_title.answer.startswith("本鱼体色银白")
-    without_title = AnswerComposer({}, texts).compose(question, hits)
+    without_title = AnswerComposer({}, paragraphs).compose(question, hits)
     assert not without_title.answer.startswith("本鱼体色银白")  # the subject's name outweighs 体色
 
 
@@ -203,3 +203,14 @@ def test_an_ordinal_is_not_a_count_and_a_year_is_not_a_day():
     assert extract("date", "审议组 2017 年举行了届会。", "第二次续会从哪天开始？") == "2017 年"
     assert extract("date", "审议组 2017 年举行了届会。", "第二次续会从哪天开始？", strict=True) is None
     assert extract("date", "审议组 2017 年举行了届会。", "审议组哪一年举行了届会？", strict=True) == "2017 年"
+
+
+@pytest.mark.unit
+def test_a_session_the_cited_document_never_mentions_lowers_confidence():
+    """In a mixed index some unrelated article mentions "第十一届"; that does not make the notes answer."""
+    notes = _hit("缔约国会议第八届会议将在阿布扎比举行。", doc="notes", pid="n")
+    article = _hit("第十一届全运会排球比赛在济南举行。", doc="article", pid="a", score=0.5)
+    composer = AnswerComposer({}, [notes.paragraph, article.paragraph])
+    asked_eighth = composer.compose("缔约国会议第八届会议在哪个城市举行？", [notes, article])
+    asked_eleventh = composer.compose("缔约国会议第十一届会议在哪个城市举行？", [notes, article])
+    assert asked_eleventh.confidence < 0.6 * asked_eighth.confidence
