@@ -154,10 +154,13 @@ def _quote(sentences: list[Sentence]) -> str:
 
 
 def _matchable(question: str, analysed: str | None, english: bool) -> str:
-    """For English questions only their Chinese equivalents can match the notes."""
-    if english and analysed and "\n" in analysed:
-        return analysed.split("\n", 1)[1] + " " + " ".join(re.findall(r"\d[\d/.\-]*", question))
-    return question
+    """The question as the notes could word it: English terms only match through their Chinese equivalents."""
+    if not analysed or "\n" not in analysed:
+        return question
+    equivalents = analysed.split("\n", 1)[1]
+    if english:
+        return equivalents + " " + " ".join(re.findall(r"\d[\d/.\-]*", question))
+    return f"{question} {equivalents}"  # Chinese with English terms mixed in: both parts count
 
 
 def _bigrams(text: str) -> list[str]:

@@ -214,3 +214,13 @@ def test_a_session_the_cited_document_never_mentions_lowers_confidence():
     asked_eighth = composer.compose("缔约国会议第八届会议在哪个城市举行？", [notes, article])
     asked_eleventh = composer.compose("缔约国会议第十一届会议在哪个城市举行？", [notes, article])
     assert asked_eleventh.confidence < 0.6 * asked_eighth.confidence
+
+
+@pytest.mark.unit
+def test_english_terms_in_a_chinese_question_match_through_their_equivalents():
+    hits = [_hit("培训工具箱收录了多份培训材料。法律图书馆收录了 180 多个法域的法律。")]
+    composer = AnswerComposer({}, [h.paragraph for h in hits])
+    question = "请问一下，那个 legal library 里面收录了什么样的内容呢？"
+    composed = composer.compose(question, hits, analysed=f"{question}\n法律图书馆")
+    assert composed.answer.startswith("法律图书馆收录了")
+    assert not composer.compose(question, hits).answer.startswith("法律图书馆收录了")
