@@ -28,7 +28,10 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "reader": frozenset({"ask", "search", "read"}),
     "editor": frozenset({"ask", "search", "read", "write"}),
     "admin": frozenset({"ask", "search", "read", "write", "admin"}),
+    # not a key's role: a signed view link (service/view_links.py) reads the one document it names
+    "view-link": frozenset({"read"}),
 }
+VIEW_LINK_ROLE = "view-link"
 ALL = "*"
 TOKEN_PREFIX = "nqa_"
 

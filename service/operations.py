@@ -31,11 +31,11 @@ import time
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, QueryParams
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.audit import AuditLog
-from service.auth import ALL, ANONYMOUS, KeyFileError, KeyStore, Principal
+from service.auth import ALL, ANONYMOUS, VIEW_LINK_ROLE, KeyFileError, KeyStore, Principal
 from service.collections import CollectionStore
 from service.errors import error_response
 from service.jobs import JobRunner, JobStore
@@ -44,6 +44,7 @@ from service.metrics import Metrics, route_label
 from service.ops_errors import CollectionNotFound, Forbidden
 from service.registry import CollectionLoadError, CollectionRegistry
 from service.settings import Settings
+from service.view_links import ViewLinks
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ BODY_COLLECTION_ROUTES = {"/v1/ask": "ask", "/v1/search": "search", "/v1/ask/str
 COLLECTION_AWARE_ROUTES = {"/v1/ask", "/v1/search", "/v1/ask/stream"}
 PUBLIC_ROUTES = {("POST", "/v1/ask"), ("POST", "/v1/ask/stream"), ("POST", "/v1/feedback"), ("GET", "/v1/examples")}
 UPLOAD_PATH = re.compile(r"^/v1/collections/[^/]+/documents(/[^/]+)?$")
+VIEW_LINK_PATH = re.compile(r"^/v1/documents/([^/]+)(?:/paragraphs/[^/]+)?$")  # what a view link opens
 MULTIPART_OVERHEAD = 64 * 1024
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
@@ -87,6 +89,7 @@ class Operations:
         self.gate = QueryGate(settings.max_concurrent_queries, settings.queue_timeout_s)
         self.audit = AuditLog(data / "audit", settings.audit_retention_days, settings.audit_enabled)
         self.metrics = Metrics()
+        self.view_links = ViewLinks(data / "view_links.key", settings.view_link_ttl_days * 86400)
         self.registry: CollectionRegistry | None = None
         self.runner: JobRunner | None = None
 
@@ -200,6 +203,12 @@ def ask(request: Request, body: Any) -> Any:
     response = collection_service(request, collection, "ask").ask(body.question, body.top_k)
     audit_query(request, "ask", collection, body.question, started,
                 cited=sorted({c.doc_id for c in response.citations}), abstained=response.abstained)
+    ops = operations(request)
+    if ops.auth_enabled():  # the viewer a citation links to carries no key
+        name = collection or ops.settings.default_collection
+        citations = [c.model_copy(update={"view_token": ops.view_links.sign(name, c.doc_id)})
+                     for c in response.citations]
+        response = response.model_copy(update={"citations": citations})
     return response
 
 
@@ -218,6 +227,19 @@ def search(request: Request, body: Any) -> Any:
 class BodyTooLarge(StarletteHTTPException):
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"the request body is larger than {limit} bytes")
+
+
+def _view_link_principal(ops: Operations, scope: dict) -> Principal | None:
+    """A caller without a key who holds a valid `?view=` token for the document this GET reads."""
+    match = VIEW_LINK_PATH.match(scope["path"])
+    if scope["method"] != "GET" or match is None:
+        return None
+    query = QueryParams(scope.get("query_string", b"").decode("latin-1"))
+    collection = query.get("collection") or ops.settings.default_collection
+    token = query.get("view")
+    if not token or not ops.view_links.verify(token, collection, match.group(1)):
+        return None
+    return Principal("view link", VIEW_LINK_ROLE, frozenset({collection}), key_id=VIEW_LINK_ROLE)
 
 
 def _token(headers: Headers) -> str | None:
@@ -269,16 +291,19 @@ class OperationsMiddleware:
         who = ANONYMOUS
         if ops.auth_enabled():
             token = _token(headers)
-            if token is None:
+            viewer = _view_link_principal(ops, scope) if token is None else None
+            if viewer is not None:
+                who = viewer
+            elif token is None:
                 return await self._reject(ops, scope, receive, send, 401, "unauthorized",
                                           "an API key is required: send 'Authorization: Bearer <key>' "
                                           "or 'X-API-Key: <key>'", {"WWW-Authenticate": "Bearer"})
-            found = ops.keys.authenticate(token)
-            if found is None:
+            elif (found := ops.keys.authenticate(token)) is None:
                 return await self._reject(ops, scope, receive, send, 401, "unauthorized",
                                           "the API key is not valid (unknown or revoked)",
                                           {"WWW-Authenticate": "Bearer"})
-            who = found
+            else:
+                who = found
             if who.role == "public":
                 origin = (headers.get("origin") or "").rstrip("/")
                 if not origin or origin not in who.origins:
@@ -294,7 +319,7 @@ class OperationsMiddleware:
         # 2. rate limit
         # a public (widget) key is shared by every visitor: each of them gets its own bucket
         bucket = f"ip:{client_ip}" if who.open else \
-            f"{who.rate_key}:ip:{client_ip}" if who.role == "public" else who.rate_key
+            f"{who.rate_key}:ip:{client_ip}" if who.role in ("public", VIEW_LINK_ROLE) else who.rate_key
         wait = ops.buckets.take(bucket)
         if wait > 0:
             return await self._reject(ops, scope, receive, send, 429, "rate_limited",

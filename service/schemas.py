@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, StrictInt, StrictStr
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, StrictInt, StrictStr, model_serializer
 
 from index.models import Paragraph
 from retrieval.pipeline import Answer
@@ -45,6 +45,18 @@ class CitationOut(BaseModel):
     start: int = Field(description="Character offset of the paragraph in the decoded source file.")
     end: int
     score: float
+    view_token: str | None = Field(
+        default=None, description="Only when the service requires API keys (absent otherwise): "
+                                  "`?view=<token>` on GET /v1/documents/{doc_id} (and on the "
+                                  "/documents/{doc_id} viewer page) reads this one document without a key "
+                                  "until the token expires.")
+
+    @model_serializer(mode="wrap")
+    def _view_token_only_when_issued(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if data.get("view_token") is None:
+            data.pop("view_token", None)  # open mode keeps the citation contract it always had
+        return data
 
 
 class AskResponse(BaseModel):

@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     max_top_k: int = Field(default=50, ge=1)
     cors_origins: Annotated[list[str], NoDecode, BeforeValidator(parse_cors)] = []
     # --- operations: collections, keys, limits, audit (service/operations.py) ---
-    data_dir: Path = Path("var/data")  # collections/, jobs/, keys.json, audit/
+    data_dir: Path = Path("var/data")  # collections/, jobs/, keys.json, view_links.key, audit/
     default_collection: str = "default"  # the name under which `index_dir` is served
     auth_required: bool = False  # refuse /v1 without a key even when keys.json is empty (set by `serve`)
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)  # JSON bodies
@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     audit_enabled: bool = True
     audit_retention_days: int = Field(default=30, ge=1)
     metrics_public: bool = False  # /metrics without an admin key once keys exist
+    view_link_ttl_days: int = Field(default=30, ge=1, le=365)  # how long a citation's view_token opens its document
     watch_interval_s: float = Field(default=2.0, ge=0)  # poll collections for snapshots the CLI built; 0 = off
     # --- chat widget, pages, feedback (service/chat.py, service/feedback.py) ---
     feedback_path: Path | None = None  # JSONL of answer feedback; default: feedback.jsonl next to index_dir

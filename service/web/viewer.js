@@ -31,6 +31,7 @@
   var docId = decodeURIComponent(path.slice(path.lastIndexOf(marker) + marker.length).replace(/\/+$/, ""));
   var quote = params.get("q") || "";
   var collection = params.get("collection");
+  var viewToken = params.get("view"); // a signed link from a citation: reads this document without a key
   var citedId = decodeURIComponent(location.hash.slice(1));
   var main = document.getElementById("doc");
   var status = document.getElementById("status");
@@ -197,8 +198,10 @@
     main.setAttribute("aria-busy", "false");
   }
 
-  var api = base + "/v1/documents/" + encodeURIComponent(docId) +
-    (collection ? "?collection=" + encodeURIComponent(collection) : "");
+  var query = [];
+  if (collection) query.push("collection=" + encodeURIComponent(collection));
+  if (viewToken) query.push("view=" + encodeURIComponent(viewToken));
+  var api = base + "/v1/documents/" + encodeURIComponent(docId) + (query.length ? "?" + query.join("&") : "");
   fetch(api, { headers: { Accept: "application/json" } })
     .then(function (response) {
       if (response.status === 404) throw new UserError(T.notFound);

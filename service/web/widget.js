@@ -710,6 +710,7 @@
     var params = [];
     if (c.quote) params.push("q=" + encodeURIComponent(String(c.quote).slice(0, 600)));
     if (this.config.collection) params.push("collection=" + encodeURIComponent(this.config.collection));
+    if (c.view_token) params.push("view=" + encodeURIComponent(c.view_token)); // the viewer carries no key
     if (this.config.lang === "en") params.push("lang=en");
     return url + (params.length ? "?" + params.join("&") : "") + "#" + encodeURIComponent(c.paragraph_id);
   };

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from service.auth import KeyStore
 from service.feedback import FeedbackStore, export_items
 from service.local_server import LocalServer
 from tests.browser.harness import OPENING_QUESTION, HostPage, record_stream_events
@@ -170,6 +171,41 @@ def test_widget_streams_an_answer_and_opens_the_cited_paragraph(site: Site, cont
     expect(viewer.locator("aside.footnote").first).to_contain_text("脚注")
     viewer.screenshot(path=str(artifacts_dir / "viewer.png"))
     assert not errors and not viewer_errors
+
+
+def test_a_public_key_widget_opens_the_source_viewer_through_a_view_link(browser: Any, sample_index: Path,
+                                                                          tmp_path_factory: pytest.TempPathFactory
+                                                                          ) -> None:
+    """With keys required the viewer page has no key of its own: the citation's signed link opens it."""
+    folder = tmp_path_factory.mktemp("keyed-site")
+    with HostPage() as host:
+        _, token = KeyStore(folder / "data" / "keys.json").create("portal", "public", ["default"], [host.origin])
+        host.extra = f'data-api-key="{token}"'
+        env = {"NOTESQA_CORS_ORIGINS": host.origin, "NOTESQA_DATA_DIR": str(folder / "data")}
+        with LocalServer(sample_index, env=env, log_path=folder / "serve.log") as server:
+            host.service = server.url
+            ctx = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+            try:
+                page = ctx.new_page()
+                page.goto(host.origin)
+                page.locator(f"{WIDGET} .launcher").click()
+                ask(page, OPENING_QUESTION)
+                wait_for_answer(page)
+                page.locator(f"{WIDGET} .marker").first.click()
+                link = page.locator(f"{WIDGET} .preview a.source-link")
+                assert "view=" in link.get_attribute("href")
+                paragraph_id = link.get_attribute("data-paragraph")
+                with ctx.expect_page() as opened:
+                    link.click()
+                viewer = opened.value
+                viewer.wait_for_selector("html[data-ready=true]")
+                expect(viewer.locator(f"[id='{paragraph_id}']")).to_have_class(re.compile(r"\bhighlight\b"))
+
+                without_link = ctx.new_page()  # the same page without the signed token is refused
+                without_link.goto(re.sub(r"[?&]view=[^&#]*", "", viewer.url))
+                expect(without_link.locator(".status.error")).to_contain_text("访问密钥")
+            finally:
+                ctx.close()
 
 
 def test_widget_keyboard_focus_trap_and_escape(site: Site, context: Any) -> None:

@@ -140,6 +140,39 @@ def test_the_public_widget_key(make_client, data_copy: Path, keys: dict) -> None
                               headers=from_site).status_code == 403, path
 
 
+def test_a_citation_view_link_reads_that_document_and_nothing_else(make_client, data_copy: Path,
+                                                                     keys: dict) -> None:
+    """The widget's source viewer carries no key: each citation's signed `view_token` opens its document."""
+    client = make_client(data_dir=data_copy)
+    from_site = bearer(keys["public_alpha"], Origin="https://widget.example")
+    answer = client.post("/v1/ask", json={"question": "大熊猫生活在哪里", "collection": "alpha"}, headers=from_site)
+    citation = answer.json()["citations"][0]
+    doc, token = citation["doc_id"], citation["view_token"]
+    url = f"/v1/documents/{doc}"
+    opened = client.get(url, params={"collection": "alpha", "view": token})
+    assert opened.status_code == 200, opened.text
+    assert citation["paragraph_id"] in {p["paragraph_id"] for p in opened.json()["paragraphs"]}
+    assert client.get(f"{url}/paragraphs/{citation['paragraph_id']}",
+                      params={"collection": "alpha", "view": token}).status_code == 200
+    tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    for path, params in [(url, {"collection": "alpha"}),  # no token
+                         (url, {"collection": "alpha", "view": tampered}),
+                         (url, {"collection": "alpha", "view": "not-a-token"}),
+                         (url, {"collection": "beta", "view": token}),  # signed for another collection
+                         (f"{url}x", {"collection": "alpha", "view": token}),  # another document
+                         ("/v1/documents", {"collection": "alpha", "view": token})]:  # the listing
+        assert client.get(path, params=params).status_code == 401, (path, params)
+    reader = client.post("/v1/ask", json={"question": "大熊猫生活在哪里", "collection": "alpha"},
+                         headers=bearer(keys["reader_alpha"])).json()
+    assert all(c["view_token"] for c in reader["citations"])
+
+
+def test_open_mode_answers_carry_no_view_token(make_client, data_copy: Path) -> None:
+    client = make_client(data_dir=data_copy)  # no keys: open mode, on loopback
+    answer = client.post("/v1/ask", json={"question": "大熊猫生活在哪里", "collection": "alpha"}).json()
+    assert answer["citations"] and all("view_token" not in c for c in answer["citations"])
+
+
 def test_the_admin_manages_collections_and_keys(make_client, data_copy: Path, keys: dict) -> None:
     client = make_client(data_dir=data_copy)
     admin = bearer(keys["admin"])
