@@ -359,8 +359,9 @@ class AnswerComposer:
         candidates = [m for m in pattern.finditer(body)
                       if compact(m.group(0)) and compact(m.group(0)) not in qnorm]
         if qtype == "number":  # a count of the asked thing first; then a count with its unit beats a bare figure
-            if noun := counted_noun(question):
-                preferred = [m for m in candidates if _mentions(compact(body[m.start():m.end() + 12]), noun)]
+            if noun := counted_noun(question):  # "234 个特设联络点" counts them; "80 个缔约国的…联络点" counts states
+                preferred = [m for m in candidates if _mentions(compact(m.group(0)), noun)] or \
+                    [m for m in candidates if _mentions(compact(body[m.start():m.end() + 12]), noun)]
                 candidates = preferred if preferred or strict else candidates
             candidates = [m for m in candidates if not re.fullmatch(r"[\d,.\s]+", m.group(0))] or candidates
         if qtype == "date" and (grain := next((unit for unit, asks in _DATE_GRAIN if asks.search(question)), None)):

@@ -184,6 +184,12 @@ def test_a_count_of_something_else_is_not_the_answer():
 
 
 @pytest.mark.unit
+def test_a_count_is_of_its_own_unit_not_of_a_noun_further_on():
+    sentence = "平台联络点名录列有 80 个缔约国的资产追回联络点，另有 234 个特设联络点。"
+    assert AnswerComposer.extract_fact("number", sentence, "平台联络点名录上有多少个联络点？") == "234 个特设联络点"
+
+
+@pytest.mark.unit
 def test_the_document_title_counts_as_said_in_each_of_its_sentences():
     hits = [_hit("麦银汉鱼为辐鳍鱼纲银汉鱼目的一种。麦银汉鱼分布于西太平洋。本鱼体色银白，具一条黑色纵带。", doc="fish")]
     paragraphs = [h.paragraph for h in hits]
