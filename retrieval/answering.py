@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -119,6 +120,7 @@ def question_type(question: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)  # asked for every candidate sentence of one answer
 def counted_noun(question: str) -> str | None:
     """What a "how many" question counts: the figure in an answer has to be a count of it."""
     if not (match := _COUNTED.search(normalize(question))) or match.group(1).startswith("的"):

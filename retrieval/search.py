@@ -83,14 +83,12 @@ class HybridSearcher:
         keyword = keyword_all[rows]
         weight = {"hybrid": cfg.dense_weight, "dense": 1.0, "keyword": 0.0}[mode]
         fused = weight * _minmax(dense) + (1 - weight) * _minmax(keyword)
-        exact = [compact(t) for t in protected_terms(query)] if mode == "hybrid" else []
-        if exact:
-            fused += cfg.exact_bonus * np.array(
-                [sum(t in self._compact[r] for t in exact) for r in rows], dtype=np.float32)
-        ordinals = event_ordinals(query) if mode == "hybrid" else []
-        if ordinals:
-            fused += cfg.ordinal_bonus * np.array(
-                [sum(t in self._compact[r] for t in ordinals) for r in rows], dtype=np.float32)
+        if mode == "hybrid":
+            for terms, bonus in (([compact(t) for t in protected_terms(query)], cfg.exact_bonus),
+                                 (event_ordinals(query), cfg.ordinal_bonus)):
+                if terms:
+                    fused += bonus * np.array([sum(t in self._compact[r] for t in terms) for r in rows],
+                                              dtype=np.float32)
         order = np.argsort(-fused)
         hits: list[SearchHit] = []
         kept_grams: list[set[str]] = []
