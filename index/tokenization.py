@@ -11,6 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import jieba
+import jieba.posseg
 
 from index.normalization import compact, normalize
 
@@ -32,7 +33,7 @@ STOPWORDS = frozenset(
     个 项 次 么 吗 呢 吧 啊 呀 哪 哪些 哪个 哪里 哪儿 哪次 哪位 哪一 哪天 什么 怎么 怎样 如何 为什么 为何 多少 几 几个
     谁 何时 何地 什么时候 是否 是不是 请问 请 告诉 我 我们 你 你们 一下 一 吗 呢 啥 咋 多久 多长 时候 哪几天 哪几个 哪几
     第几 几次 一共 总共 那次 那个 这个 那份 这份 这次 这样 那些 这些 哪座 哪国 哪方 几方 最后 分别 想 要 能 会 开 办 叫
-    想问 知道 一下子 具体 到底 究竟 呢 吗 么 """
+    想问 知道 一下子 具体 到底 究竟 呢 吗 么 谢谢 麻烦 """
     .split()
 ) | frozenset(
     """a an the of to in on at for by with from and or is are was were be been what which who whom when where why how
@@ -102,6 +103,30 @@ def tokenize(text: str, *, for_search: bool = True) -> list[str]:
 def segment(text: str) -> list[str]:
     """Precise-mode jieba words with the domain dictionary, stopwords kept (for parsing a question)."""
     return [w for w in (p.strip() for p in _jieba().cut(text)) if w]
+
+
+@lru_cache(maxsize=1)
+def _pos_tagger() -> jieba.posseg.POSTokenizer:
+    return jieba.posseg.POSTokenizer(_jieba())
+
+
+# jieba's tags for people (nr, nrfg, nrt: transliterated), places (ns) and organisations (nt); not "other
+# proper nouns" (nz), which its dictionary also gives to common words such as 汇报
+_NAME_TAGS = frozenset({"nr", "nrfg", "nrt", "ns", "nt"})
+# "哪个城市": a noun the question asks for, not one it names
+_ASKED_NOUN = re.compile(r"(?:哪|什么|何)[个座家所位一]?$")
+
+
+@lru_cache(maxsize=4096)
+def named_entities(text: str) -> tuple[str, ...]:
+    """Proper names jieba recognises in a question: people, places, organisations (normalised, compact),
+    including the domain dictionary's organisations (缔约国会议 is tagged nt there)."""
+    names, before = [], ""
+    for word, tag in _pos_tagger().cut(normalize(text)):
+        if tag in _NAME_TAGS and len(word) > 1 and word not in STOPWORDS and not _ASKED_NOUN.search(before):
+            names.append(compact(word))
+        before += word
+    return tuple(dict.fromkeys(names))
 
 
 def _cut(text: str, for_search: bool) -> list[str]:

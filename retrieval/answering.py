@@ -18,7 +18,7 @@ import numpy as np
 from index.embedders import Embedder
 from index.models import Paragraph
 from index.normalization import compact, mostly_latin, normalize
-from index.tokenization import STOPWORDS, content_terms, event_ordinals, protected_terms, segment
+from index.tokenization import STOPWORDS, content_terms, event_ordinals, named_entities, protected_terms, segment
 from retrieval.search import SearchHit
 
 ABSTAIN_MESSAGE = "资料中没有找到相关内容。"
@@ -129,6 +129,15 @@ def counted_noun(question: str) -> str | None:
     return next((w for w in segment(phrase) if len(w) > 1 and w not in STOPWORDS), None)
 
 
+def _spelled_in(name: str, text: str) -> bool:
+    """Whether `text` names `name`, allowing for a word jieba cut across a boundary ("张静美的" -> 美的)
+    or a variant transliteration: most of its character pairs have to be missing to call it absent."""
+    if name in text:
+        return True
+    pairs = [name[i:i + 2] for i in range(len(name) - 1)]
+    return sum(p not in text for p in pairs) <= len(pairs) / 2
+
+
 def _mentions(target: str, word: str) -> bool:
     return compact(word) in target
 
@@ -234,10 +243,11 @@ class AnswerComposer:
         cfg = self.settings
         english = mostly_latin(question)
         qtype = question_type(question)
+        names = named_entities(question)  # of the question as asked: a glossary rendering is no sentence
         question = _matchable(question, analysed, english)
         if not hits:
             return ComposedAnswer(ABSTAIN_MESSAGE_EN if english else ABSTAIN_MESSAGE, True, question_type=qtype)
-        pool = hits[:4]
+        pool = hits[:5]
         sentences = [Sentence(hi, text, start) for hi, hit in enumerate(pool)
                      for start, text in split_sentences(hit.paragraph.text)]
         topics = [f"{self._titles.get(hit.paragraph.doc_id, '')}\n{hit.paragraph.context}" for hit in pool]
@@ -255,7 +265,7 @@ class AnswerComposer:
             self._dense_rerank(sentences, query_vector, english)
         sentences.sort(key=lambda s: -s.score)
         best = sentences[0]
-        confidence = self._confidence(question, qtype, best, pool, english)
+        confidence = self._confidence(question, qtype, best, pool, english, names)
         if confidence < cfg.abstain_below:
             return ComposedAnswer(ABSTAIN_MESSAGE_EN if english else ABSTAIN_MESSAGE, True,
                                   confidence=confidence, question_type=qtype)
@@ -304,7 +314,7 @@ class AnswerComposer:
         return np.vstack([self._sentence_cache[h] for h in heads])
 
     def _confidence(self, question: str, qtype: str | None, best: Sentence, pool: list[SearchHit],
-                    english: bool) -> float:
+                    english: bool, names: tuple[str, ...] = ()) -> float:
         hit = pool[best.hit_index]
         text = f"{hit.paragraph.context}\n{hit.paragraph.text}"
         lexical = self.coverage(question, text)
@@ -315,8 +325,11 @@ class AnswerComposer:
         if exact and all(compact(t) in compact(text) for t in exact):
             lexical = max(lexical, 0.8)
         confidence = 0.35 * dense + 0.65 * lexical
-        if self._unknown_specifics(question, hit.paragraph.doc_id, {h.paragraph.doc_id for h in pool}):
+        found_docs = {h.paragraph.doc_id for h in pool}
+        if self._unknown_specifics(question, hit.paragraph.doc_id, found_docs):
             confidence *= 0.5  # asks about a year or session the documents found never mention
+        if self._unknown_names(names, found_docs):
+            confidence *= 0.7  # names someone or something the documents found never mention
         if not self._counts_asked_thing(qtype, text, question):
             confidence *= 0.5  # the figures here count something other than what is asked about
         if qtype in ("date", "number", "time", "symbol", "resolution") and not any(
@@ -336,6 +349,15 @@ class AnswerComposer:
         if specific and not any(t in self._document_text.get(cited_doc, "") for t in specific):
             return specific
         return [t for t in specific if not any(t in self._document_text.get(d, "") for d in found_docs)]
+
+    def _unknown_names(self, names: tuple[str, ...], found_docs: set[str]) -> list[str]:
+        """Proper names of the question (people, places, organisations) absent from the documents found.
+
+        A milder sign than an unknown date: jieba's tagger also calls some common words names.
+        """
+        found_text = "\x1f".join(f"{compact(self._titles.get(d, ''))}\x1f{self._document_text.get(d, '')}"
+                                  for d in found_docs)
+        return [name for name in names if not _spelled_in(name, found_text)]
 
     @staticmethod
     def _counts_asked_thing(qtype: str, text: str, question: str) -> bool:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from index.tokenization import STOPWORDS, content_terms, protected_terms, tokenize
+from index.tokenization import STOPWORDS, content_terms, named_entities, protected_terms, tokenize
 
 pytestmark = pytest.mark.unit
 
@@ -106,3 +106,14 @@ def test_content_terms_are_distinct_precise_tokens_in_order():
     assert terms.count("缔约国会议") == 1
     assert "第7/1号决议" in terms and "7/1" in terms
     assert "什么" not in terms
+
+
+@pytest.mark.parametrize("question, names", [
+    ("张伟在工作组会议上提出了什么建议？", ("张伟",)),  # a person jieba has never seen
+    ("马来西亚资产追回机构的负责人是谁？", ("马来西亚",)),
+    ("世界卫生组织参加了第七次专家会议吗？", ("世界卫生组织",)),
+    ("缔约国会议第八届会议在哪个城市开？", ("缔约国会议",)),  # 城市 is asked for, not named
+    ("我们部门要向领导汇报，麻烦帮我查一下，谢谢！", ()),  # 汇报 is tagged nz, 谢谢 nr: neither is a name
+])
+def test_named_entities(question, names):
+    assert named_entities(question) == names
