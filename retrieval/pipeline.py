@@ -1,7 +1,9 @@
 """NotesQA: the facade over one index snapshot (search, ask, browse documents)."""
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,7 @@ from index.embedders import DEFAULT_EMBEDDER, Embedder, create_embedder
 from index.models import Paragraph
 from index.snapshot import Snapshot, load_snapshot
 from retrieval.answering import AnswerComposer, AnswerSettings, question_type
-from retrieval.query_analysis import expand_query
+from retrieval.query_analysis import expand_query, schedule_day
 from retrieval.search import HybridSearcher, SearchHit, SearchSettings
 
 
@@ -43,6 +45,7 @@ class Answer:
                 "citations": [asdict(c) for c in self.citations]}
 
 
+_ROW_DATE = re.compile(r"^(?:(\d{4})\s*年\s*)?(\d{1,2})\s*月\s*(\d{1,2})\s*日")
 ANSWER_TYPE_DEPTH = 20  # candidates re-ordered by whether they hold the kind of fact asked for
 ANSWER_TYPE_BONUS = 0.15
 
@@ -77,10 +80,31 @@ class NotesQA:
         _check_text(question)
         query_vector = self.embedder.encode_query([question])[0]
         analysed = expand_query(question)
-        hits = self.searcher.search(analysed, max(top_k, ANSWER_TYPE_DEPTH), query_vector=query_vector, mode=mode)
+        depth = max(top_k, ANSWER_TYPE_DEPTH)
+        hits = self.searcher.search(analysed, depth, query_vector=query_vector, mode=mode)
+        if mode == "hybrid" and hits and (date := self._schedule_date(question, hits[0].paragraph.doc_id)):
+            # "第一天下午" names no date: read it off the schedule of the document found, then search again
+            analysed += f" {date}" if "\n" in analysed else f"\n{date}"
+            hits = self.searcher.search(analysed, depth, query_vector=query_vector, mode=mode)
         if mode == "hybrid":
             hits = self._prefer_answer_type(question, hits)
         return hits[:top_k], query_vector, analysed
+
+    @cached_property
+    def _schedule_dates(self) -> dict[str, list[str]]:
+        """Each document's schedule days in order, from the dates its table rows start with."""
+        days: dict[str, set[tuple[int, int, int]]] = {}
+        for paragraph in self.snapshot.paragraphs:
+            if paragraph.kind == "table_row" and (m := _ROW_DATE.match(paragraph.text)):
+                days.setdefault(paragraph.doc_id, set()).add((int(m.group(1) or 0), int(m.group(2)), int(m.group(3))))
+        return {doc_id: [f"{month}月{day}日" for _, month, day in sorted(dates)] for doc_id, dates in days.items()}
+
+    def _schedule_date(self, question: str, doc_id: str) -> str | None:
+        """The date a relative day ("最后一天") stands for in `doc_id`'s schedule, if it has one."""
+        if (day := schedule_day(question)) is None:
+            return None
+        dates = self._schedule_dates.get(doc_id, [])
+        return dates[day] if -len(dates) <= day < len(dates) else None
 
     @staticmethod
     def _prefer_answer_type(question: str, hits: list[SearchHit]) -> list[SearchHit]:

@@ -50,5 +50,22 @@ def expand_query(question: str) -> str:
     return f"{question}\n{' '.join(dict.fromkeys(added))}"
 
 
+# "第一天下午", "最后一天", "on the last day": a day counted within a meeting's schedule.
+# Not "开完会的第二天" (the day after it ended): that counts from outside the schedule.
+_SCHEDULE_DAY = re.compile(r"(第一|头一|第二|第三|第四|第五|最后一|首)\s*[天日](?![内以后前])|\b(first|second|third|last) day\b",
+                           re.I)
+_DAY_INDEX = {"第一": 0, "头一": 0, "首": 0, "第二": 1, "第三": 2, "第四": 3, "第五": 4, "最后一": -1,
+              "first": 0, "second": 1, "third": 2, "last": -1}
+_AFTER_THE_END = re.compile(r"(?:完|结束|闭幕|之后|以后)\S{0,3}$")
+
+
+def schedule_day(question: str) -> int | None:
+    """Which day of a meeting the question means (0 = the first, -1 = the last), if it counts one."""
+    m = _SCHEDULE_DAY.search(question)
+    if m is None or _AFTER_THE_END.search(question[:m.start()]):
+        return None
+    return _DAY_INDEX[(m.group(1) or m.group(2)).lower()]
+
+
 def is_english(question: str) -> bool:
     return mostly_latin(question)

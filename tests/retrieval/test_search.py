@@ -5,7 +5,7 @@ import pytest
 
 from index.normalization import compact
 from retrieval.pipeline import NotesQA
-from retrieval.query_analysis import expand_query
+from retrieval.query_analysis import expand_query, schedule_day
 
 pytestmark = pytest.mark.slow
 
@@ -69,3 +69,28 @@ def test_session_ordinal_picks_the_meeting_asked_about(qa):
     """Many paragraphs speak of expert meetings and dates; only one of the sixth meeting's date."""
     hits = qa.search("第六次国际合作专家会议是什么时候在维也纳开的？", top_k=5)
     assert any("2017年11月6日和7日" in compact(h.paragraph.text) for h in hits)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("question, day", [
+    ("会议第一天下午那场会开到几点？", 0),
+    ("首日上午讨论什么？", 0),
+    ("第八届会议最后一天下午安排了什么议程？", -1),
+    ("What is on the agenda on the last day?", -1),
+    ("会议第二天上午讨论哪个议程项目？", 1),
+    ("工作组开完会的第二天，维也纳接着开的是什么会？", None),  # the day after the meeting, not of it
+    ("报告须在第一天内提交吗？", None),
+    ("会议在哪里举行？", None),
+])
+def test_schedule_day(question, day):
+    assert schedule_day(question) == day
+
+
+@pytest.mark.parametrize("question, date", [
+    ("第八届会议最后一天下午安排了什么议程？", "12月20日"),
+    ("2018年资产追回工作组会议第一天下午那场会开到几点？", "6月6日"),
+])
+def test_a_day_of_the_schedule_is_read_off_the_document_found(qa, question, date):
+    """No paragraph says "最后一天": the schedule's own dates tell which day that is."""
+    rows = [h for h in qa.search(question, top_k=5) if h.paragraph.kind == "table_row"]
+    assert rows and compact(rows[0].paragraph.text).startswith(date)
