@@ -48,7 +48,10 @@ _ITEM = r"[\u4e00-\u9fffA-Za-z0-9（）()]{2,20}"
 _ENUMERATION = rf"{_ITEM}(?:、{_ITEM})+(?:(?:和|及|以及|与){_ITEM})?"
 
 # "多少个代表团出席" counts 代表团.  "投资金额是多少" names no counted thing: 金额 is paraphrased freely
-_COUNTED = re.compile(r"(?<![第哪])(?:多少|几)\s*(?>(?:[个名次项场届家位份所种条座批类件首颗只头匹本部辆架张篇枚艘台块支棵间层]\s*)?)([\u4e00-\u9fff]{2,12})")
+_MEASURE_WORDS = "个名次项场届家位份所种条座批类件首颗只头匹本部辆架张篇枚艘台块支棵间层"
+_COUNTED = re.compile(rf"(?<![第哪])(?:多少|几)\s*(?>(?:[{_MEASURE_WORDS}]\s*)?)([\u4e00-\u9fff]{{2,12}})")
+# "开过几次会" counts in 次: "13 次" answers it, "四个工作领域" does not
+_ASKED_MEASURE = re.compile(rf"(?<![第哪])(?:多少|几)\s*([{_MEASURE_WORDS}])")
 
 # how precise a date the question wants: "哪天" is not answered by a year
 _DATE_GRAIN = [("日", re.compile(r"哪天|哪一天|几号|哪几天|几月几日|什么日子|日期|which day|what date|what day", re.I)),
@@ -386,6 +389,9 @@ class AnswerComposer:
             if noun := counted_noun(question):  # "234 个特设联络点" counts them; "80 个缔约国的…联络点" counts states
                 preferred = [m for m in candidates if _mentions(compact(m.group(0)), noun)] or \
                     [m for m in candidates if _mentions(compact(body[m.start():m.end() + 12]), noun)]
+                candidates = preferred if preferred or strict else candidates
+            if measure := _ASKED_MEASURE.search(normalize(question)):
+                preferred = [m for m in candidates if measure.group(1) in m.group(0)]
                 candidates = preferred if preferred or strict else candidates
             candidates = [m for m in candidates if not re.fullmatch(r"[\d,.\s]+", m.group(0))] or candidates
         if qtype == "date" and (grain := next((unit for unit, asks in _DATE_GRAIN if asks.search(question)), None)):

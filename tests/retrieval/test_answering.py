@@ -191,6 +191,15 @@ def test_a_count_is_of_its_own_unit_not_of_a_noun_further_on():
 
 
 @pytest.mark.unit
+def test_a_count_is_in_the_measure_word_the_question_asks_in():
+    extract = AnswerComposer.extract_fact
+    sentence = "缔约国会议确定了四个工作领域，工作组迄今已举行了 13 次会议。"
+    assert extract("number", sentence, "工作组一共开过几次会？") == "13 次"
+    assert extract("number", "缔约国会议确定了四个工作领域。", "工作组一共开过几次会？", strict=True) is None
+    assert extract("number", "缔约国会议确定了四个工作领域。", "工作组一共开过几次会？") == "四个"
+
+
+@pytest.mark.unit
 def test_the_document_title_counts_as_said_in_each_of_its_sentences():
     hits = [_hit("麦银汉鱼为辐鳍鱼纲银汉鱼目的一种。麦银汉鱼分布于西太平洋。本鱼体色银白，具一条黑色纵带。", doc="fish")]
     paragraphs = [h.paragraph for h in hits]
