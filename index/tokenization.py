@@ -113,17 +113,18 @@ def _pos_tagger() -> jieba.posseg.POSTokenizer:
 # jieba's tags for people (nr, nrfg, nrt: transliterated), places (ns) and organisations (nt); not "other
 # proper nouns" (nz), which its dictionary also gives to common words such as 汇报
 _NAME_TAGS = frozenset({"nr", "nrfg", "nrt", "ns", "nt"})
+PERSON_TAGS = frozenset({"nr", "nrfg", "nrt"})
 # "哪个城市": a noun the question asks for, not one it names
 _ASKED_NOUN = re.compile(r"(?:哪|什么|何)[个座家所位一]?$")
 
 
 @lru_cache(maxsize=4096)
-def named_entities(text: str) -> tuple[str, ...]:
+def named_entities(text: str, tags: frozenset[str] = _NAME_TAGS) -> tuple[str, ...]:
     """Proper names jieba recognises in a question: people, places, organisations (normalised, compact),
     including the domain dictionary's organisations (缔约国会议 is tagged nt there)."""
     names, before = [], ""
     for word, tag in _pos_tagger().cut(normalize(text)):
-        if tag in _NAME_TAGS and len(word) > 1 and word not in STOPWORDS and not _ASKED_NOUN.search(before):
+        if tag in tags and len(word) > 1 and word not in STOPWORDS and not _ASKED_NOUN.search(before):
             names.append(compact(word))
         before += word
     return tuple(dict.fromkeys(names))

@@ -18,7 +18,8 @@ import numpy as np
 from index.embedders import Embedder
 from index.models import Paragraph
 from index.normalization import compact, mostly_latin, normalize
-from index.tokenization import STOPWORDS, content_terms, event_ordinals, named_entities, protected_terms, segment
+from index.tokenization import (PERSON_TAGS, STOPWORDS, content_terms, event_ordinals, named_entities,
+                                protected_terms, segment)
 from retrieval.search import SearchHit
 
 ABSTAIN_MESSAGE = "资料中没有找到相关内容。"
@@ -52,6 +53,10 @@ _MEASURE_WORDS = "个名次项场届家位份所种条座批类件首颗只头�
 _COUNTED = re.compile(rf"(?<![第哪])(?:多少|几)\s*(?>(?:[{_MEASURE_WORDS}]\s*)?)([\u4e00-\u9fff]{{2,12}})")
 # "开过几次会" counts in 次: "13 次" answers it, "四个工作领域" does not
 _ASKED_MEASURE = re.compile(rf"(?<![第哪])(?:多少|几)\s*([{_MEASURE_WORDS}])")
+
+# "谁主持的", "主席叫什么名字": the answer names someone (jieba's person tags, a Latin-script name, a 《title》)
+_ASKS_WHO = re.compile(r"谁|叫什么名字|姓名|\bwho\b", re.I)
+_LATIN_NAME_OR_TITLE = re.compile(r"[A-Za-z]{2,}|《[^》]+》")
 
 # how precise a date the question wants: "哪天" is not answered by a year
 _DATE_GRAIN = [("日", re.compile(r"哪天|哪一天|几号|哪几天|几月几日|什么日子|日期|which day|what date|what day", re.I)),
@@ -333,6 +338,9 @@ class AnswerComposer:
             confidence *= 0.5  # asks about a year or session the documents found never mention
         if self._unknown_names(names, found_docs):
             confidence *= 0.7  # names someone or something the documents found never mention
+        if _ASKS_WHO.search(question) and not (_LATIN_NAME_OR_TITLE.search(best.text)
+                                               or named_entities(best.text, PERSON_TAGS)):
+            confidence *= 0.7  # asks who, and the sentence names no one
         if not self._counts_asked_thing(qtype, text, question):
             confidence *= 0.5  # the figures here count something other than what is asked about
         if qtype in ("date", "number", "time", "symbol", "resolution") and not any(

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from index.tokenization import STOPWORDS, content_terms, named_entities, protected_terms, tokenize
+from index.tokenization import PERSON_TAGS, STOPWORDS, content_terms, named_entities, protected_terms, tokenize
 
 pytestmark = pytest.mark.unit
 
@@ -117,3 +117,8 @@ def test_content_terms_are_distinct_precise_tokens_in_order():
 ])
 def test_named_entities(question, names):
     assert named_entities(question) == names
+
+
+def test_person_names_only():
+    assert named_entities("会议由张伟主持，在维也纳举行。", PERSON_TAGS) == ("张伟",)
+    assert named_entities("会议由主席主持，在维也纳举行。", PERSON_TAGS) == ()

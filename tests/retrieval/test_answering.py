@@ -249,6 +249,16 @@ def test_a_name_the_documents_found_never_mention_lowers_confidence():
 
 
 @pytest.mark.unit
+def test_a_who_question_answered_by_a_sentence_naming_no_one_is_less_sure():
+    question = "工作组第十二次会议是谁主持的？"
+    confidence = {}
+    for chair in ("张伟", "主席"):
+        hits = [_hit(f"工作组第十二次会议由{chair}主持。", dense=0.85)]
+        confidence[chair] = AnswerComposer({}, [h.paragraph for h in hits]).compose(question, hits).confidence
+    assert confidence["主席"] == pytest.approx(0.7 * confidence["张伟"], rel=0.05)
+
+
+@pytest.mark.unit
 def test_english_terms_in_a_chinese_question_match_through_their_equivalents():
     hits = [_hit("培训工具箱收录了多份培训材料。法律图书馆收录了 180 多个法域的法律。")]
     composer = AnswerComposer({}, [h.paragraph for h in hits])
