@@ -105,15 +105,28 @@ def segment(text: str) -> list[str]:
     return [w for w in (p.strip() for p in _jieba().cut(text)) if w]
 
 
-@lru_cache(maxsize=1)
-def _pos_tagger() -> jieba.posseg.POSTokenizer:
-    return jieba.posseg.POSTokenizer(_jieba())
-
-
 # jieba's tags for people (nr, nrfg, nrt: transliterated), places (ns) and organisations (nt); not "other
 # proper nouns" (nz), which its dictionary also gives to common words such as 汇报
 _NAME_TAGS = frozenset({"nr", "nrfg", "nrt", "ns", "nt"})
 PERSON_TAGS = frozenset({"nr", "nrfg", "nrt"})
+
+
+class _NameTagger(jieba.posseg.POSTokenizer):
+    """jieba's POS tagger keeping only the dictionary's name tags (other words read "x"): the full
+    table of 350,000 tags would cost the server ~40 MiB for tags it never asks about."""
+
+    def load_word_tag(self, f) -> None:
+        self.word_tag_tab = {}
+        with f:
+            for line in f:
+                parts = line.decode("utf-8").split()
+                if len(parts) == 3 and parts[2] in _NAME_TAGS:
+                    self.word_tag_tab[parts[0]] = parts[2]
+
+
+@lru_cache(maxsize=1)
+def _pos_tagger() -> jieba.posseg.POSTokenizer:
+    return _NameTagger(_jieba())
 # "哪个城市": a noun the question asks for, not one it names
 _ASKED_NOUN = re.compile(r"(?:哪|什么|何)[个座家所位一]?$")
 
