@@ -127,6 +127,8 @@ class _NameTagger(jieba.posseg.POSTokenizer):
 @lru_cache(maxsize=1)
 def _pos_tagger() -> jieba.posseg.POSTokenizer:
     return _NameTagger(_jieba())
+
+
 # "哪个城市": a noun the question asks for, not one it names
 _ASKED_NOUN = re.compile(r"(?:哪|什么|何)[个座家所位一]?$")
 
