@@ -44,6 +44,9 @@ _RESOLUTION = r"第\s*\d{1,2}/\d{1,2}\s*号(?:决议|决定)"
 _PLACE = r"(?<=在)[\u4e00-\u9fff]{2,12}?(?=(?:共同)?(?:举行|召开|举办|主办|开幕|设立))|(?<=日，)[\u4e00-\u9fff]{2,8}(?=$|\n)"
 _ORDINAL = rf"第\s*(?:{_CN_NUM}|\d+)\s*(?:次|届|项|条|章|段)"
 _URL = r"(?:https?://|www\.)[A-Za-z0-9./_\-?=&%#]+"
+_CURRENCY = r"(?:美元|欧元|英镑|日元|港元|港币|加元|澳元|新元|韩元|人民币|新台币|台币|卢布|卢比|法郎|马克|比索|泰铢|令吉|元|圆)"
+_MONEY = (rf"(?:\d[\d,.]*\s*亿\s*)?(?:\d[\d,.]*|{_CN_NUM})\s*(?:多|余)?\s*(?:千|百万|千万|万|亿)?\s*{_CURRENCY}|"
+          r"(?:US\$|\$|€|£)\s*\d[\d,.]*(?:\s*(?:million|billion|万|亿))?")
 _REASON = r"(?:为了|以便|以期|旨在|目的是|是为了|由于|因为|鉴于)[^。；！？]{2,80}"
 _ITEM = r"[\u4e00-\u9fffA-Za-z0-9（）()]{2,20}"
 _ENUMERATION = rf"{_ITEM}(?:、{_ITEM})+(?:(?:和|及|以及|与){_ITEM})?"
@@ -73,6 +76,11 @@ _QUESTION_TYPES: list[tuple[str, re.Pattern, re.Pattern]] = [
     ("time", re.compile(r"几点|什么时间段|时段|几时|what time", re.I), re.compile(_TIME)),
     ("date", re.compile(r"何时|什么时候|哪天|哪一天|几号|几月|哪年|哪一年|日期|哪几天|时间|when|what date|which day|"
                         r"what year|which year", re.I), re.compile(_DATE)),
+    # an amount of money: "一年的预算有多少" is not answered by a count
+    ("money", re.compile(r"多少钱|(?:预算|金额|经费|资金|费用|成本|造价|价格|售价|票价|投资|耗资|捐款|拨款)[^。？?，,]{0,8}?(?:多少|几)|"
+                         r"(?:多少|几)[^。？?，,]{0,4}(?:预算|金额|经费|资金|费用|成本|投资)|"
+                         r"how much (?:money|funding)|\b(?:budget|cost)\b", re.I),
+     re.compile(_MONEY)),
     ("number", re.compile(r"多少|(?<!哪)几(?:个|名|次|项|场|届|家|位|分钟)|数量|how many|how much|number of", re.I),
      re.compile(_NUMBER)),
     ("place", re.compile(r"哪里|在哪|何地|地点|哪个城市|哪座城市|where|which city", re.I), re.compile(_PLACE)),
@@ -343,7 +351,7 @@ class AnswerComposer:
             confidence *= 0.7  # asks who, and the sentence names no one
         if not self._counts_asked_thing(qtype, text, question):
             confidence *= 0.5  # the figures here count something other than what is asked about
-        if qtype in ("date", "number", "time", "symbol", "resolution") and not any(
+        if qtype in ("date", "number", "money", "time", "symbol", "resolution") and not any(
                 self._fact_in(qtype, s, question) for _, s in split_sentences(hit.paragraph.text)):
             confidence *= 0.6  # the question asks for a fact this paragraph does not hold
         return confidence

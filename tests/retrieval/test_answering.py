@@ -74,6 +74,7 @@ def test_english_question_about_chinese_notes(qa):
     "2018年资产追回工作组会议一共有多少个代表团出席？",  # the notes count countries and focal points, not delegations
     "反腐败法律图书馆每年有多少访问量？",
     "马来西亚资产追回机构的负责人是谁？",  # the notes never name Malaysia
+    "资产追回工作组一年的预算有多少？",  # no amount of money anywhere near
 ])
 def test_abstains_when_the_notes_do_not_answer(qa, question):
     answer = qa.ask(question)
@@ -100,6 +101,9 @@ def test_english_abstention_message(qa):
     ("四个重点国家是哪几个？", "list"),
     ("工作组为什么这样安排？", "reason"),
     ("工作组的主要任务是什么？", None),
+    ("资产追回工作组一年的预算有多少？", "money"),
+    ("漠河机场的投资金额是多少？", "money"),
+    ("What is the budget of the working group?", "money"),
     ("When was it launched?", "date"),
     ("How many countries received assistance?", "number"),
 ])
@@ -125,6 +129,9 @@ def test_split_sentences_keeps_list_items_together():
     ("place", "论坛于 2017 年 12 月 4 日至 6 日在华盛顿特区举办。", "论坛在哪里办？", "华盛顿特区"),
     ("time", "下午 3 时至 5 时 30 分，议程项目 5。", "下午几点开始？", "下午 3 时至 5 时 30 分"),
     ("date", "工作组在会上讨论了培训。", "哪天讨论？", None),
+    ("money", "工程投资总额约为28亿元，由铁路总公司出资 60％。", "投资总额是多少？", "28亿元"),
+    ("money", "政府通过4亿5000万加元的经费来挹注此计划。", "通过多少经费？", "4亿5000万加元"),
+    ("money", "工作组提供一个论坛，112 个缔约国参加。", "预算有多少？", None),  # a count is no amount of money
 ])
 def test_extract_fact(qtype, sentence, question, fact):
     assert AnswerComposer.extract_fact(qtype, sentence, question) == fact
