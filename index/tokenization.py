@@ -5,13 +5,14 @@ and URLs are cut out before jieba sees them, so they stay whole tokens.
 """
 from __future__ import annotations
 
+import importlib
 import logging
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
 
 import jieba
-import jieba.posseg
 
 from index.normalization import compact, normalize
 
@@ -111,22 +112,31 @@ _NAME_TAGS = frozenset({"nr", "nrfg", "nrt", "ns", "nt"})
 PERSON_TAGS = frozenset({"nr", "nrfg", "nrt"})
 
 
-class _NameTagger(jieba.posseg.POSTokenizer):
-    """jieba's POS tagger keeping only the dictionary's name tags (other words read "x"): the full
-    table of 350,000 tags would cost the server ~40 MiB for tags it never asks about."""
-
-    def load_word_tag(self, f) -> None:
-        self.word_tag_tab = {}
-        with f:
-            for line in f:
-                parts = line.decode("utf-8").split()
-                if len(parts) == 3 and parts[2] in _NAME_TAGS:
-                    self.word_tag_tab[parts[0]] = parts[2]
-
-
 @lru_cache(maxsize=1)
-def _pos_tagger() -> jieba.posseg.POSTokenizer:
-    return _NameTagger(_jieba())
+def _pos_tagger():
+    """jieba's POS tagger over our tokenizer, keeping only the dictionary's name tags (others read "x").
+
+    The full table of 350,000 tags would cost the server ~40 MiB for tags it never asks about, and
+    importing jieba.posseg builds one such table for jieba's default tokenizer: that one is pointed at
+    an empty dictionary while the module loads.
+    """
+    default_dictionary = jieba.dt.dictionary
+    jieba.dt.dictionary = os.devnull
+    try:
+        posseg = importlib.import_module("jieba.posseg")
+    finally:
+        jieba.dt.dictionary = default_dictionary
+
+    class NameTagger(posseg.POSTokenizer):
+        def load_word_tag(self, f) -> None:
+            self.word_tag_tab = {}
+            with f:
+                for line in f:
+                    parts = line.decode("utf-8").split()
+                    if len(parts) == 3 and parts[2] in _NAME_TAGS:
+                        self.word_tag_tab[parts[0]] = parts[2]
+
+    return NameTagger(_jieba())
 
 
 # "哪个城市": a noun the question asks for, not one it names
