@@ -244,10 +244,10 @@ def test_a_name_the_documents_found_never_mention_lowers_confidence():
     question = "张伟在会议上提出了什么建议？"
     mentioned = [_hit("张伟在会议上发言。发言者提出了多项建议。", doc="notes", dense=0.8)]
     unmentioned = [_hit("王芳在会议上发言。发言者提出了多项建议。", doc="notes", dense=0.8)]
-    confidence = {name: AnswerComposer({}, [h.paragraph for h in hits]).compose(question, hits)
-                  for name, hits in (("mentioned", mentioned), ("unmentioned", unmentioned))}
-    assert not confidence["mentioned"].abstained
-    assert confidence["unmentioned"].abstained
+    composed = {name: AnswerComposer({}, [h.paragraph for h in hits]).compose(question, hits)
+                for name, hits in (("mentioned", mentioned), ("unmentioned", unmentioned))}
+    assert not composed["mentioned"].abstained
+    assert composed["unmentioned"].abstained
     composer = AnswerComposer({}, [h.paragraph for h in mentioned], titles={"notes": "维也纳会议"})
     assert composer._unknown_names(("维也纳",), {"notes"}) == []  # the title counts
     # a jieba word run across a boundary ("张伟在") or a variant spelling still counts as mentioned
