@@ -260,6 +260,7 @@ class AnswerComposer:
         english = mostly_latin(question)
         qtype = question_type(question)
         names = named_entities(question)  # of the question as asked: a glossary rendering is no sentence
+        asks_who = bool(_ASKS_WHO.search(question))
         question = _matchable(question, analysed, english)
         if not hits:
             return ComposedAnswer(ABSTAIN_MESSAGE_EN if english else ABSTAIN_MESSAGE, True, question_type=qtype)
@@ -281,7 +282,7 @@ class AnswerComposer:
             self._dense_rerank(sentences, query_vector, english)
         sentences.sort(key=lambda s: -s.score)
         best = sentences[0]
-        confidence = self._confidence(question, qtype, best, pool, english, names)
+        confidence = self._confidence(question, qtype, best, pool, english, names, asks_who)
         if confidence < cfg.abstain_below:
             return ComposedAnswer(ABSTAIN_MESSAGE_EN if english else ABSTAIN_MESSAGE, True,
                                   confidence=confidence, question_type=qtype)
@@ -330,7 +331,7 @@ class AnswerComposer:
         return np.vstack([self._sentence_cache[h] for h in heads])
 
     def _confidence(self, question: str, qtype: str | None, best: Sentence, pool: list[SearchHit],
-                    english: bool, names: tuple[str, ...] = ()) -> float:
+                    english: bool, names: tuple[str, ...] = (), asks_who: bool = False) -> float:
         hit = pool[best.hit_index]
         text = f"{hit.paragraph.context}\n{hit.paragraph.text}"
         lexical = self.coverage(question, text)
@@ -346,8 +347,7 @@ class AnswerComposer:
             confidence *= 0.5  # asks about a year or session the documents found never mention
         if self._unknown_names(names, found_docs):
             confidence *= 0.7  # names someone or something the documents found never mention
-        if _ASKS_WHO.search(question) and not (_LATIN_NAME_OR_TITLE.search(best.text)
-                                               or named_entities(best.text, PERSON_TAGS)):
+        if asks_who and not (_LATIN_NAME_OR_TITLE.search(best.text) or named_entities(best.text, PERSON_TAGS)):
             confidence *= 0.7  # asks who, and the sentence names no one
         if not self._counts_asked_thing(qtype, text, question):
             confidence *= 0.5  # the figures here count something other than what is asked about

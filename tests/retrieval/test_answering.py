@@ -256,12 +256,16 @@ def test_a_name_the_documents_found_never_mention_lowers_confidence():
 
 
 @pytest.mark.unit
-def test_a_who_question_answered_by_a_sentence_naming_no_one_is_less_sure():
-    question = "工作组第十二次会议是谁主持的？"
+@pytest.mark.parametrize("question, analysed", [
+    ("工作组第十二次会议是谁主持的？", None),
+    ("Who chaired the twelfth meeting?", "Who chaired the twelfth meeting?\n工作组 第十二次会议"),  # as query analysis renders it
+])
+def test_a_who_question_answered_by_a_sentence_naming_no_one_is_less_sure(question, analysed):
     confidence = {}
     for chair in ("张伟", "主席"):
         hits = [_hit(f"工作组第十二次会议由{chair}主持。", dense=0.85)]
-        confidence[chair] = AnswerComposer({}, [h.paragraph for h in hits]).compose(question, hits).confidence
+        composer = AnswerComposer({}, [h.paragraph for h in hits])
+        confidence[chair] = composer.compose(question, hits, analysed=analysed).confidence
     assert confidence["主席"] == pytest.approx(0.7 * confidence["张伟"], rel=0.05)
 
 
