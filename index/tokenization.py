@@ -145,8 +145,8 @@ _ASKED_NOUN = re.compile(r"(?:哪|什么|何)[个座家所位一]?$")
 
 @lru_cache(maxsize=4096)
 def named_entities(text: str, tags: frozenset[str] = _NAME_TAGS) -> tuple[str, ...]:
-    """Proper names jieba recognises in a question: people, places, organisations (normalised, compact),
-    including the domain dictionary's organisations (缔约国会议 is tagged nt there)."""
+    """Proper names jieba recognises in a question or sentence: people, places, organisations (normalised,
+    compact), including the domain dictionary's organisations (缔约国会议 is tagged nt there)."""
     names, before = [], ""
     for word, tag in _pos_tagger().cut(normalize(text)):
         if tag in tags and len(word) > 1 and word not in STOPWORDS and not _ASKED_NOUN.search(before):

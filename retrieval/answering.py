@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -152,6 +152,12 @@ def _spelled_in(name: str, text: str) -> bool:
         return True
     pairs = [name[i:i + 2] for i in range(len(name) - 1)]
     return sum(p not in text for p in pairs) <= len(pairs) / 2
+
+
+def _narrowed(candidates: list[re.Match], keep: Callable[[re.Match], bool], strict: bool) -> list[re.Match]:
+    """The candidates `keep` prefers; if there are none, all of them, unless `strict` accepts nothing else."""
+    preferred = [m for m in candidates if keep(m)]
+    return preferred if preferred or strict else candidates
 
 
 def _mentions(target: str, word: str) -> bool:
@@ -403,16 +409,13 @@ class AnswerComposer:
                       if compact(m.group(0)) and compact(m.group(0)) not in qnorm]
         if qtype == "number":  # a count of the asked thing first; then a count with its unit beats a bare figure
             if noun := counted_noun(question):  # "234 个特设联络点" counts them; "80 个缔约国的…联络点" counts states
-                preferred = [m for m in candidates if _mentions(compact(m.group(0)), noun)] or \
-                    [m for m in candidates if _mentions(compact(body[m.start():m.end() + 12]), noun)]
-                candidates = preferred if preferred or strict else candidates
+                candidates = [m for m in candidates if _mentions(compact(m.group(0)), noun)] or _narrowed(
+                    candidates, lambda m: _mentions(compact(body[m.start():m.end() + 12]), noun), strict)
             if measure := _ASKED_MEASURE.search(normalize(question)):
-                preferred = [m for m in candidates if measure.group(1) in m.group(0)]
-                candidates = preferred if preferred or strict else candidates
+                candidates = _narrowed(candidates, lambda m: measure.group(1) in m.group(0), strict)
             candidates = [m for m in candidates if not re.fullmatch(r"[\d,.\s]+", m.group(0))] or candidates
         if qtype == "date" and (grain := next((unit for unit, asks in _DATE_GRAIN if asks.search(question)), None)):
-            preferred = [m for m in candidates if grain in m.group(0)]
-            candidates = preferred if preferred or strict else candidates
+            candidates = _narrowed(candidates, lambda m: grain in m.group(0), strict)
         if not candidates:
             return None
         anchors = [m.start() for t in content_terms(question) if len(t) > 1

@@ -12,7 +12,7 @@ from index.embedders import DEFAULT_EMBEDDER, Embedder, create_embedder
 from index.models import Paragraph
 from index.snapshot import Snapshot, load_snapshot
 from retrieval.answering import AnswerComposer, AnswerSettings, question_type
-from retrieval.query_analysis import expand_query, schedule_day
+from retrieval.query_analysis import expand_query, schedule_day, with_equivalents
 from retrieval.search import HybridSearcher, SearchHit, SearchSettings
 
 
@@ -84,7 +84,7 @@ class NotesQA:
         hits = self.searcher.search(analysed, depth, query_vector=query_vector, mode=mode)
         if mode == "hybrid" and hits and (date := self._schedule_date(question, hits[0].paragraph.doc_id)):
             # "第一天下午" names no date: read it off the schedule of the document found, then search again
-            analysed += f" {date}" if "\n" in analysed else f"\n{date}"
+            analysed = with_equivalents(analysed, [date])
             hits = self.searcher.search(analysed, depth, query_vector=query_vector, mode=mode)
         if mode == "hybrid":
             hits = self._prefer_answer_type(question, hits)

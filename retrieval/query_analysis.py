@@ -50,6 +50,12 @@ def expand_query(question: str) -> str:
     return f"{question}\n{' '.join(dict.fromkeys(added))}"
 
 
+def with_equivalents(analysed: str, terms: list[str]) -> str:
+    """An `expand_query` result with more terms the notes may use, on its line of equivalents."""
+    added = " ".join(dict.fromkeys(terms))
+    return f"{analysed} {added}" if "\n" in analysed else f"{analysed}\n{added}"
+
+
 # "第一天下午", "最后一天", "on the last day": a day counted within a meeting's schedule.
 # Not "开完会的第二天" (the day after it ended): that counts from outside the schedule.
 _SCHEDULE_DAY = re.compile(r"(第一|头一|第二|第三|第四|第五|最后一|首)\s*[天日](?![内以后前])|\b(first|second|third|last) day\b",
