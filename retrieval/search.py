@@ -1,6 +1,7 @@
 """Hybrid search: dense (FAISS) and keyword (BM25) results fused into one ranking."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +17,7 @@ from index.tokenization import event_ordinals, keyword_tokens, protected_terms
 class SearchSettings:
     dense_weight: float = 0.5  # share of the fused score from the dense side
     candidates: int = 60  # taken from each side before fusion
-    exact_bonus: float = 0.35  # per exact document symbol / resolution number matched
+    exact_bonus: float = 0.35  # per exact document symbol / resolution number / date matched, times its rarity
     ordinal_bonus: float = 0.1  # per session or meeting ordinal ("第六次") matched
     near_duplicate: float = 0.9  # character-trigram Jaccard above which two paragraphs collapse
 
@@ -49,6 +50,12 @@ class HybridSearcher:
         self.embedder = embedder
         self.settings = settings or SearchSettings()
         self._compact = [compact(snapshot.paragraphs[i].text) for i in snapshot.searchable]
+
+    def _rarity(self, term: str) -> float:
+        """1 for a term one paragraph holds, less the more hold it: a symbol or a date is a lookup, but a
+        year every row of a meeting's schedule carries ("2023年") tells those rows from nothing."""
+        n = len(self.snapshot.searchable)
+        return math.log(1 + n / max(self.snapshot.keyword_df.get(term, 1), 1)) / math.log(1 + n)
 
     def search(self, query: str, top_k: int = 10, *, query_vector: np.ndarray | None = None,
                mode: str = "hybrid") -> list[SearchHit]:
@@ -84,11 +91,11 @@ class HybridSearcher:
         weight = {"hybrid": cfg.dense_weight, "dense": 1.0, "keyword": 0.0}[mode]
         fused = weight * _minmax(dense) + (1 - weight) * _minmax(keyword)
         if mode == "hybrid":
-            for terms, bonus in (([compact(t) for t in protected_terms(query)], cfg.exact_bonus),
-                                 (event_ordinals(query), cfg.ordinal_bonus)):
-                if terms:
-                    fused += bonus * np.array([sum(t in self._compact[r] for t in terms) for r in rows],
-                                              dtype=np.float32)
+            exact = [(compact(t), cfg.exact_bonus * self._rarity(t)) for t in protected_terms(query)]
+            exact += [(t, cfg.ordinal_bonus) for t in event_ordinals(query)]
+            if exact:
+                fused += np.array([sum(bonus for t, bonus in exact if t in self._compact[r]) for r in rows],
+                                  dtype=np.float32)
         order = np.argsort(-fused)
         hits: list[SearchHit] = []
         kept_grams: list[set[str]] = []

@@ -26,6 +26,15 @@ def test_exact_lookups_are_not_drowned_by_the_dense_side(qa, query, needle):
     assert compact(needle) in compact(top[0].paragraph.text)
 
 
+def test_a_year_every_schedule_row_carries_does_not_outrank_the_paragraph_that_answers(qa):
+    """All of 2023's schedule rows hold "2023年"; the agenda note that answers does not repeat the year."""
+    hits = qa.search("2023年专家会议的议程项目3要和哪些机构的会议合并讨论？", top_k=5)
+    assert any("议程项目3将与实施情况审议组" in compact(h.paragraph.text) for h in hits)
+    rarity = qa.searcher._rarity
+    assert rarity("cac/cosp/eg.1/2023/2") > 0.8  # a symbol: two paragraphs hold it
+    assert rarity("2023年") < 0.5
+
+
 def test_spacing_and_width_do_not_matter(qa):
     plain = qa.search("2018年6月6日星期三上午10时开幕", top_k=1)[0]
     fullwidth = qa.search("２０１８年６月６日 星期三 上午１０时 开幕", top_k=1)[0]
