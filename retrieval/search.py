@@ -40,8 +40,14 @@ def _minmax(values: np.ndarray) -> np.ndarray:
 
 
 def _trigrams(text: str) -> set[str]:
-    t = compact(text)
-    return {t[i:i + 3] for i in range(max(len(t) - 2, 1))}
+    """Character trigrams of an already `compact` text."""
+    return {text[i:i + 3] for i in range(max(len(text) - 2, 1))}
+
+
+def _near_duplicate(grams: set[str], other: set[str], threshold: float) -> bool:
+    """Trigram Jaccard at or above `threshold`; sets whose sizes differ more than that cannot reach it."""
+    small, large = sorted((len(grams), len(other)))
+    return small >= threshold * large and len(grams & other) / max(len(grams | other), 1) >= threshold
 
 
 class HybridSearcher:
@@ -102,7 +108,7 @@ class HybridSearcher:
         for i in order:
             row = rows[i]
             grams = _trigrams(self._compact[row])
-            if any(len(grams & g) / max(len(grams | g), 1) >= cfg.near_duplicate for g in kept_grams):
+            if any(_near_duplicate(grams, g, cfg.near_duplicate) for g in kept_grams):
                 continue  # the same text (e.g. a document list repeated per agenda item) once is enough
             kept_grams.append(grams)
             paragraph = snap.paragraphs[int(snap.searchable[row])]

@@ -6,6 +6,7 @@ import pytest
 from index.normalization import compact
 from retrieval.pipeline import NotesQA
 from retrieval.query_analysis import expand_query, schedule_day
+from retrieval.search import _near_duplicate, _trigrams
 
 pytestmark = pytest.mark.slow
 
@@ -64,6 +65,15 @@ def test_search_modes_rank_differently_but_all_work(qa):
 
 def test_headings_are_not_search_results(qa):
     assert all(h.paragraph.kind != "heading" for h in qa.search("已采取的行动", top_k=20))
+
+
+@pytest.mark.unit
+def test_near_duplicate_is_trigram_jaccard():
+    text = compact("秘书处关于增进国际合作不限成员名额政府间专家会议任务授权执行进展的说明")
+    same, edited = _trigrams(text), _trigrams(text[:-1] + "书")
+    assert _near_duplicate(same, same, 0.9)
+    assert _near_duplicate(same, edited, 0.9) == (len(same & edited) / len(same | edited) >= 0.9)
+    assert not _near_duplicate(same, _trigrams(text[:len(text) // 2]), 0.9)  # half the text is no duplicate
 
 
 @pytest.mark.unit
