@@ -337,7 +337,7 @@ class AnswerComposer:
         return np.vstack([self._sentence_cache[h] for h in heads])
 
     def _confidence(self, question: str, qtype: str | None, best: Sentence, pool: list[SearchHit],
-                    english: bool, names: tuple[str, ...] = (), asks_who: bool = False) -> float:
+                    english: bool, names: tuple[str, ...], asks_who: bool) -> float:
         hit = pool[best.hit_index]
         text = f"{hit.paragraph.context}\n{hit.paragraph.text}"
         lexical = self.coverage(question, text)
