@@ -20,6 +20,7 @@ from index.models import Paragraph
 from index.normalization import compact, mostly_latin, normalize
 from index.tokenization import (PERSON_TAGS, STOPWORDS, content_terms, event_ordinals, named_entities,
                                 protected_terms, segment)
+from retrieval.query_analysis import rendered_share
 from retrieval.search import SearchHit
 
 ABSTAIN_MESSAGE = "资料中没有找到相关内容。"
@@ -44,6 +45,7 @@ _RESOLUTION = r"第\s*\d{1,2}/\d{1,2}\s*号(?:决议|决定)"
 _PLACE = r"(?<=在)[\u4e00-\u9fff]{2,12}?(?=(?:共同)?(?:举行|召开|举办|主办|开幕|设立))|(?<=日，)[\u4e00-\u9fff]{2,8}(?=$|\n)"
 _ORDINAL = rf"第\s*(?:{_CN_NUM}|\d+)\s*(?:次|届|项|条|章|段)"
 _URL = r"(?:https?://|www\.)[A-Za-z0-9./_\-?=&%#]+"
+_EMAIL = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+"
 _CURRENCY = r"(?:美元|欧元|英镑|日元|港元|港币|加元|澳元|新元|韩元|人民币|新台币|台币|卢布|卢比|法郎|马克|比索|泰铢|令吉|元|圆)"
 _MONEY = (rf"(?:\d[\d,.]*\s*亿\s*)?(?:\d[\d,.]*|{_CN_NUM})\s*(?:多|余)?\s*(?:千|百万|千万|万|亿)?\s*{_CURRENCY}|"
           r"(?:US\$|\$|€|£)\s*\d[\d,.]*(?:\s*(?:million|billion|万|亿))?")
@@ -71,6 +73,7 @@ _QUESTION_TYPES: list[tuple[str, re.Pattern, re.Pattern]] = [
      re.compile(_RESOLUTION)),
     ("symbol", re.compile(r"文号|文件号|编号|文件标号|哪份文件|哪个文件|symbol|document number|which document", re.I),
      re.compile(_SYMBOL)),
+    ("email", re.compile(r"邮箱|电子邮件|邮件地址|e-?mail", re.I), re.compile(_EMAIL)),
     ("url", re.compile(r"网址|网站|链接|网页|website|url|web address", re.I), re.compile(_URL)),
     ("ordinal", re.compile(r"第几|哪一届|哪一次|which session|which meeting", re.I), re.compile(_ORDINAL)),
     ("time", re.compile(r"几点|什么时间段|时段|几时|what time", re.I), re.compile(_TIME)),
@@ -79,7 +82,7 @@ _QUESTION_TYPES: list[tuple[str, re.Pattern, re.Pattern]] = [
     # an amount of money: "一年的预算有多少" is not answered by a count
     ("money", re.compile(r"多少钱|(?:预算|金额|经费|资金|费用|成本|造价|价格|售价|票价|投资|耗资|捐款|拨款)[^。？?，,]{0,8}?(?:多少|几)|"
                          r"(?:多少|几)[^。？?，,]{0,4}(?:预算|金额|经费|资金|费用|成本|投资)|"
-                         r"how much (?:money|funding)|\b(?:budget|cost)\b", re.I),
+                         r"how much (?:money|funding)|\b(?:budget|cost)\b|total (?:value|amount)", re.I),
      re.compile(_MONEY)),
     ("number", re.compile(r"多少|(?<!哪)几(?:个|名|次|项|场|届|家|位|分钟)|数量|how many|how much|number of", re.I),
      re.compile(_NUMBER)),
@@ -123,6 +126,10 @@ class ComposedAnswer:
     question_type: str | None = None
 
 
+# question types whose answer is the fact itself: a paragraph without one cannot answer
+_FACT_REQUIRED = frozenset({"date", "number", "money", "time", "symbol", "resolution", "url", "email", "ordinal"})
+# "在哪个酒店举行": the kind of thing a which-question picks; notes that never mention one cannot pick it
+_WHICH_KIND = re.compile(r"哪(?:一)?[个座家所位种类份项条些间]([\u4e00-\u9fff]{2,8})")
 # causal wording is a weaker sign of the answer than a date or a number is
 _FACT_BONUS = {"reason": 0.1}
 _LOOSE_FACT_BONUS = 0.1
@@ -143,6 +150,14 @@ def counted_noun(question: str) -> str | None:
         return None  # "水深为多少的水域" counts nothing: 水深 is a measure
     phrase = match.group(1).rsplit("的", 1)[-1]  # the head: "有口译的全体会议" counts 全体会议
     return next((w for w in segment(phrase) if len(w) > 1 and w not in STOPWORDS), None)
+
+
+@lru_cache(maxsize=4096)
+def asked_kind(question: str) -> str | None:
+    """The noun a which-question picks one of: "哪个酒店" -> 酒店, "哪些机构" -> 机构."""
+    if not (match := _WHICH_KIND.search(normalize(question))):
+        return None
+    return next((compact(w) for w in segment(match.group(1)) if len(w) > 1 and w not in STOPWORDS), None)
 
 
 def _spelled_in(name: str, text: str) -> bool:
@@ -267,6 +282,7 @@ class AnswerComposer:
         qtype = question_type(question)
         names = named_entities(question)  # of the question as asked: a glossary rendering is no sentence
         asks_who = bool(_ASKS_WHO.search(question))
+        rendered = rendered_share(question, lambda word: word in self._df) if english else 1.0
         question = _matchable(question, analysed, english)
         if not hits:
             return ComposedAnswer(ABSTAIN_MESSAGE_EN if english else ABSTAIN_MESSAGE, True, question_type=qtype)
@@ -288,7 +304,7 @@ class AnswerComposer:
             self._dense_rerank(sentences, query_vector, english)
         sentences.sort(key=lambda s: -s.score)
         best = sentences[0]
-        confidence = self._confidence(question, qtype, best, pool, english, names, asks_who)
+        confidence = self._confidence(question, qtype, best, pool, english, names, asks_who, rendered)
         if confidence < cfg.abstain_below:
             return ComposedAnswer(ABSTAIN_MESSAGE_EN if english else ABSTAIN_MESSAGE, True,
                                   confidence=confidence, question_type=qtype)
@@ -337,16 +353,17 @@ class AnswerComposer:
         return np.vstack([self._sentence_cache[h] for h in heads])
 
     def _confidence(self, question: str, qtype: str | None, best: Sentence, pool: list[SearchHit],
-                    english: bool, names: tuple[str, ...], asks_who: bool) -> float:
+                    english: bool, names: tuple[str, ...], asks_who: bool, rendered: float) -> float:
         hit = pool[best.hit_index]
         text = f"{hit.paragraph.context}\n{hit.paragraph.text}"
         lexical = self.coverage(question, text)
         # e5 cosines cluster in 0.75-0.95; across languages they sit lower
         floor = 0.72 if english else 0.78
         dense = max(0.0, min(1.0, (hit.dense - floor) / 0.14))
-        exact = protected_terms(question)
+        exact = [t for t in protected_terms(question) if not re.fullmatch(r"\d{4}年(?:\d{1,2}月)?", t)]
         if exact and all(compact(t) in compact(text) for t in exact):
             lexical = max(lexical, 0.8)
+        lexical *= 0.5 + 0.5 * rendered  # the English words the glossary could not render went unchecked
         confidence = 0.35 * dense + 0.65 * lexical
         found_docs = {h.paragraph.doc_id for h in pool}
         if self._unknown_specifics(question, hit.paragraph.doc_id, found_docs):
@@ -357,9 +374,17 @@ class AnswerComposer:
             confidence *= 0.7  # asks who, and the sentence names no one
         if not self._counts_asked_thing(qtype, text, question):
             confidence *= 0.5  # the figures here count something other than what is asked about
-        if qtype in ("date", "number", "money", "time", "symbol", "resolution") and not any(
+        if qtype in _FACT_REQUIRED and not any(
                 self._fact_in(qtype, s, question) for _, s in split_sentences(hit.paragraph.text)):
             confidence *= 0.6  # the question asks for a fact this paragraph does not hold
+        if qtype in _FACT_REQUIRED and self._fact_in(qtype, best.text, question):
+            title = self._titles.get(hit.paragraph.doc_id, "")
+            lead = f"{title}\n{hit.paragraph.context}\n{hit.paragraph.text[:best.start]}{best.text}"
+            if self.coverage(question, lead) < 0.5 * self.coverage(question, text):
+                confidence *= 0.6  # what the question names comes after the fact's sentence: the fact is another's
+        if qtype in (None, "list") and not asks_who and (kind := asked_kind(question)) and not self._df.get(kind) \
+                and not any(kind in self._document_text.get(d, "") for d in found_docs):
+            confidence *= 0.5  # asks which one of a kind of thing the notes never mention
         return confidence
 
     def _unknown_specifics(self, question: str, cited_doc: str, found_docs: set[str]) -> list[str]:

@@ -7,10 +7,12 @@ sentence scorer can see what an English question asks about.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
 from index.normalization import mostly_latin
+from index.tokenization import STOPWORDS
 
 GLOSSARY = Path(__file__).parent / "resources" / "glossary_en_zh.tsv"
 _MONTHS = {m: i for i, m in enumerate(
@@ -48,6 +50,24 @@ def expand_query(question: str) -> str:
     if not added:
         return question
     return f"{question}\n{' '.join(dict.fromkeys(added))}"
+
+
+_ENGLISH_WORD = re.compile(r"[A-Za-z][A-Za-z\-]+")
+
+
+def rendered_share(question: str, known: Callable[[str], bool] = lambda word: False) -> float:
+    """Share of the question's English content words that reach the notes: rendered in Chinese by the
+    glossary or a date, or `known` as they are (an acronym the notes spell in Latin letters).
+
+    The words left out are what the Chinese rendering of an English question cannot check."""
+    pattern, _ = _glossary()
+    rendered: set[int] = set()
+    for m in [*pattern.finditer(question), *_EN_DATE.finditer(question), *_EN_DATE_US.finditer(question)]:
+        rendered.update(range(m.start(), m.end()))
+    words = [m for m in _ENGLISH_WORD.finditer(question) if len(m.group(0)) > 2 and m.group(0).lower() not in STOPWORDS]
+    if not words:
+        return 1.0
+    return sum(m.start() in rendered or known(m.group(0).lower()) for m in words) / len(words)
 
 
 def with_equivalents(analysed: str, terms: list[str]) -> str:

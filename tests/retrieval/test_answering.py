@@ -7,7 +7,9 @@ import pytest
 
 from index.models import Paragraph
 from index.normalization import compact
-from retrieval.answering import ABSTAIN_MESSAGE, AnswerComposer, counted_noun, question_type, split_sentences
+from retrieval.answering import (ABSTAIN_MESSAGE, AnswerComposer, Sentence, asked_kind, counted_noun, question_type,
+                                 split_sentences)
+from retrieval.query_analysis import rendered_share
 from retrieval.pipeline import NotesQA
 from retrieval.search import SearchHit
 
@@ -277,3 +279,91 @@ def test_english_terms_in_a_chinese_question_match_through_their_equivalents():
     composed = composer.compose(question, hits, analysed=f"{question}\n法律图书馆")
     assert composed.answer.startswith("法律图书馆收录了")
     assert not composer.compose(question, hits).answer.startswith("法律图书馆收录了")
+
+
+@pytest.mark.unit
+def test_a_bare_year_in_the_question_does_not_vouch_for_a_paragraph():
+    """A document symbol the paragraph repeats is a lookup; a year it shares with the question is not."""
+    hits = [_hit("2018 年 3 月 14 日至 18 日，埃格蒙特小组在布宜诺斯艾利斯举行了全体会议。", dense=0.85)]
+    composer = AnswerComposer({}, [h.paragraph for h in hits])
+    assert composer.compose("资产追回工作组2018年的会议是哪天开幕的？", hits).abstained
+    symbol = [_hit("准则草案（CAC/COSP/WG.2/2018/3）提请工作组注意。", dense=0.85)]
+    composer = AnswerComposer({}, [h.paragraph for h in symbol])
+    assert not composer.compose("文件CAC/COSP/WG.2/2018/3的标题是什么？", symbol).abstained
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("question, kind", [
+    ("缔约国会议第八届会议在阿布扎比哪个酒店举行？", "酒店"),
+    ("2023年专家会议的议程项目3要和哪些机构的会议合并讨论？", "机构"),
+    ("颊鳞雀鲷属于哪个科目？", "科目"),
+    ("缔约国会议第八届会议在哪里举行？", None),
+    ("会议是哪天开幕的？", None),
+])
+def test_asked_kind(question, kind):
+    assert asked_kind(question) == kind
+
+
+@pytest.mark.unit
+def test_a_which_question_about_a_kind_of_thing_the_notes_never_mention_is_less_sure():
+    question = "缔约国会议第八届会议在阿布扎比哪个酒店举行？"
+    confidence = {}
+    for venue in ("阿布扎比", "阿布扎比的皇宫酒店"):
+        hits = [_hit(f"缔约国会议第八届会议将在{venue}举行。", dense=0.88)]
+        composer = AnswerComposer({}, [h.paragraph for h in hits])
+        confidence[venue] = composer.compose(question, hits).confidence
+    assert confidence["阿布扎比"] < 0.55 * confidence["阿布扎比的皇宫酒店"]
+    # a kind that some other note of the collection mentions is left to the other checks
+    hits = [_hit("缔约国会议第八届会议将在阿布扎比举行。", dense=0.88)]
+    composer = AnswerComposer({"酒店": 3}, [h.paragraph for h in hits])
+    assert composer.compose(question, hits).confidence == pytest.approx(confidence["阿布扎比的皇宫酒店"], rel=0.15)
+
+
+@pytest.mark.unit
+def test_a_fact_whose_sentence_precedes_what_the_question_names_is_another_subjects():
+    """"I-SECOM 是哪一年投入使用的": a year in the sentence before the one naming I-SECOM dates something else."""
+    question = "资产追回安全通信系统 I-SECOM 是哪一年投入使用的？"
+    dated, named = "全球联络点举措于 2009 年 1 月启动，旨在查明和追回腐败所得。", "各联络点可以通过资产追回安全通信系统（I-SECOM）交流信息。"
+    confidence = {}
+    for order, text in (("named first", named + dated), ("dated first", dated + named)):
+        hit = _hit(text)
+        composer = AnswerComposer({}, [hit.paragraph])
+        best = Sentence(0, dated, text.index(dated))
+        confidence[order] = composer._confidence(question, "date", best, [hit], False, (), False, 1.0)
+    assert confidence["dated first"] == pytest.approx(0.6 * confidence["named first"], rel=0.05)
+
+
+@pytest.mark.unit
+def test_email_questions_want_an_address():
+    assert question_type("想在一般性讨论里登记发言，要把书面请求发到哪个邮箱？") == "email"
+    sentence = "敬请各代表团以书面形式向秘书处提出在名单上登记的请求（uncac@un.org）。"
+    assert AnswerComposer.extract_fact("email", sentence, "书面请求发到哪个邮箱？") == "uncac@un.org"
+    question = "想登记发言要把请求发到哪个邮箱？"
+    confidence = {}
+    for text in (sentence, sentence.replace("（uncac@un.org）", "")):
+        hits = [_hit(text, dense=0.85)]
+        confidence[text] = AnswerComposer({}, [h.paragraph for h in hits]).compose(question, hits).confidence
+    assert confidence[sentence.replace("（uncac@un.org）", "")] == pytest.approx(0.6 * confidence[sentence], rel=0.05)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("question, share", [
+    ("What was the total value of assets returned to requesting States in 2017?", 1.0),
+    ("How many ad hoc focal points were taking part in the Global Focal Point platform as of 21 March 2018?", 0.6),
+    ("When did the working group hold its frobnication workshop?", 0.8),  # 4 of its 5 content words
+    ("哪天开幕？", 1.0),
+])
+def test_rendered_share(question, share):
+    assert rendered_share(question) == pytest.approx(share)
+
+
+@pytest.mark.unit
+def test_an_english_question_the_glossary_renders_only_in_part_is_less_sure():
+    hits = [_hit("返还给请求国的资产数额尚无统计。", dense=0.8)]
+    composer = AnswerComposer({}, [h.paragraph for h in hits])
+    confidence = {}
+    for question in ("Which assets were returned to requesting States?",
+                     "Which frobnicated vexillary assets were returned to requesting States?"):
+        confidence[question] = composer.compose(question, hits, analysed=f"{question}\n返还 请求国 资产").confidence
+    assert confidence["Which frobnicated vexillary assets were returned to requesting States?"] < \
+        0.9 * confidence["Which assets were returned to requesting States?"]
