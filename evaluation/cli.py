@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
-from evaluation.datasets import DatasetError, dataset_name, load_dataset
+from evaluation.datasets import WITHHELD_SUFFIX, DatasetError, dataset_name, load_dataset
 from evaluation.metrics import summarize
 from evaluation.report import METRIC_ROWS, Result, fmt, new_run_dir, save_results, where_worse, write_run
 from evaluation.runner import ALL_SYSTEMS, KS, SYSTEM_LABELS, HTTPClient, InProcessClient, SearchOnlyClient, run_systems
@@ -63,6 +63,9 @@ SaveOpt = Annotated[Path | None, typer.Option(
     "--save-results", dir_okay=False, help="Also write the metrics as a result file (evaluation/results/*.json).")]
 CacheOpt = Annotated[Path, typer.Option("--cache-dir", file_okay=False,
                                         help="Where the LangChain baseline keeps its chunk embeddings.")]
+WithholdOpt = Annotated[bool, typer.Option(
+    "--withhold-evidence", help="Also ask every answerable question of the index without the paragraphs that "
+                                "answer it, and score NotesQA's abstention on these near misses (in-process).")]
 SeedOpt = Annotated[list[Path] | None, typer.Option(
     "--seed-index", file_okay=False,
     help="With several --corpus: index folders whose embedding caches seed the combined index's.")]
@@ -168,7 +171,7 @@ def _prepare_index(corpora: list[Path], index: Path | None, embedder: str | None
 def run_evaluation(datasets: list[Path], *, systems: tuple[str, ...], index: Path | None, corpus: list[Path] | None,
                    api: str | None, api_key: str | None, concurrency: int, limit: int | None, top_k: int,
                    out: Path | None, out_dir: Path | None, save: Path | None, embedder: str | None,
-                   cache_dir: Path, seed: list[Path] | None) -> list[Result]:
+                   cache_dir: Path, seed: list[Path] | None, withhold_evidence: bool = False) -> list[Result]:
     import httpx
 
     cli = _cli()
@@ -180,6 +183,9 @@ def run_evaluation(datasets: list[Path], *, systems: tuple[str, ...], index: Pat
     if concurrency > 1 and not api:
         cli.fail("--concurrency needs --api (the in-process engine answers one question at a time)",
                  cli.EXIT_BAD_INPUT)
+    if withhold_evidence and (api or "notesqa" not in systems):
+        cli.fail("--withhold-evidence asks NotesQA in-process, of its index without each question's evidence "
+                 "(drop --api)", cli.EXIT_BAD_INPUT)
     try:
         loaded = [(dataset_name(path), path, load_dataset(path, limit=limit)) for path in datasets]
     except DatasetError as exc:
@@ -226,6 +232,13 @@ def run_evaluation(datasets: list[Path], *, systems: tuple[str, ...], index: Pat
             per_system = run_systems(items, clients, top_k=top_k, concurrency=concurrency)
             for system, records in per_system.items():
                 results.append(Result(name, system, summarize(records, ks=KS), records))
+            if withhold_evidence:
+                from evaluation.withheld import run_withheld
+
+                records, counts = run_withheld(items, clients["notesqa"].qa, top_k=top_k)
+                if records:
+                    results.append(Result(name + WITHHELD_SUFFIX, "notesqa", summarize(records, ks=KS), records))
+                config.setdefault("evidence_withheld", {})[name] = counts
     except httpx.HTTPStatusError as exc:
         cli.fail(f"{exc.request.url} answered {exc.response.status_code}: {exc.response.text[:300]}")
     except httpx.HTTPError as exc:
@@ -236,7 +249,7 @@ def run_evaluation(datasets: list[Path], *, systems: tuple[str, ...], index: Pat
                 client.close()
     config["seconds"] = round(time.perf_counter() - started, 1)
     where = f"API {api}" if api else "in-process"
-    for name, _, _ in loaded:
+    for name in dict.fromkeys(r.dataset for r in results):
         group = [r for r in results if r.dataset == name]
         if len(group) == 1:
             print_metrics(group[0].metrics, f"{name}: top_k={top_k}, {where}")
@@ -269,23 +282,26 @@ def run_command(
         save_results_to: SaveOpt = None,
         systems: Annotated[str, typer.Option(
             help=f"Comma-separated systems to run side by side: {', '.join(ALL_SYSTEMS)}.")] = "notesqa",
-        embedder: EmbedderOpt = None, cache_dir: CacheOpt = DEFAULT_CACHE_DIR, seed_index: SeedOpt = None) -> None:
+        embedder: EmbedderOpt = None, cache_dir: CacheOpt = DEFAULT_CACHE_DIR, seed_index: SeedOpt = None,
+        withhold_evidence: WithholdOpt = False) -> None:
     """Score answers, citations and retrieval on question sets; write a run folder."""
     chosen = tuple(dict.fromkeys(s.strip() for s in systems.split(",") if s.strip()))
     run_evaluation(datasets, systems=chosen, index=index, corpus=corpus, api=api, api_key=api_key,
                    concurrency=concurrency, limit=limit, top_k=top_k, out=out, out_dir=out_dir,
-                   save=save_results_to, embedder=embedder, cache_dir=cache_dir, seed=seed_index)
+                   save=save_results_to, embedder=embedder, cache_dir=cache_dir, seed=seed_index,
+                   withhold_evidence=withhold_evidence)
 
 
 @eval_app.command("baselines")
 def baselines_command(
         datasets: DatasetsArg, corpus: CorpusOpt = None, index: IndexOpt = None, limit: LimitOpt = None,
         top_k: TopKOpt = 5, out: OutOpt = None, out_dir: OutDirOpt = None, save_results_to: SaveOpt = None,
-        embedder: EmbedderOpt = None, cache_dir: CacheOpt = DEFAULT_CACHE_DIR, seed_index: SeedOpt = None) -> None:
+        embedder: EmbedderOpt = None, cache_dir: CacheOpt = DEFAULT_CACHE_DIR, seed_index: SeedOpt = None,
+        withhold_evidence: WithholdOpt = False) -> None:
     """NotesQA, keyword-only, dense-only and the LangChain pipeline on the same questions and corpus."""
     run_evaluation(datasets, systems=ALL_SYSTEMS, index=index, corpus=corpus, api=None, api_key=None,
                    concurrency=1, limit=limit, top_k=top_k, out=out, out_dir=out_dir, save=save_results_to,
-                   embedder=embedder, cache_dir=cache_dir, seed=seed_index)
+                   embedder=embedder, cache_dir=cache_dir, seed=seed_index, withhold_evidence=withhold_evidence)
 
 
 @eval_app.command("compare")

@@ -266,17 +266,21 @@ def summarize(records: Sequence[dict], ks: Sequence[int] = (1, 3, 5, 10)) -> dic
     unanswerable = [r for r in records if not r["answerable"]]
     with_evidence = [r for r in answerable if r["has_evidence"]]
     out: dict = {"questions": len(records), "answerable": len(answerable), "unanswerable": len(unanswerable)}
-    for k in ks:
-        out[f"recall@{k}"] = _mean(v for r in answerable if (v := _recall_value(r, k)) is not None)
-    for k in ks:
-        out[f"evidence_recall@{k}"] = _mean(r["evidence_recall"][str(k)] for r in with_evidence)
-        out[f"doc_hit@{k}"] = _mean(r["doc_hit"][str(k)] for r in answerable)
-    out["mrr"] = _mean(r["reciprocal_rank"] for r in with_evidence)
+    if answerable:
+        for k in ks:
+            out[f"recall@{k}"] = _mean(v for r in answerable if (v := _recall_value(r, k)) is not None)
+        for k in ks:
+            out[f"evidence_recall@{k}"] = _mean(r["evidence_recall"][str(k)] for r in with_evidence)
+            out[f"doc_hit@{k}"] = _mean(r["doc_hit"][str(k)] for r in answerable)
+        out["mrr"] = _mean(r["reciprocal_rank"] for r in with_evidence)
+        out["answer_accuracy"] = _mean(r["correct"] for r in answerable)
+        lists = [r for r in answerable if r.get("list_recall") is not None]
+        out["list_item_recall"] = _mean(r["list_recall"] for r in lists) if lists else None
+    else:  # only unanswerable questions (e.g. evidence withheld): nothing to find, nothing to answer
+        out.update({f"{m}@{k}": None for m in ("recall", "evidence_recall", "doc_hit") for k in ks},
+                   mrr=None, answer_accuracy=None, list_item_recall=None)
     if any("ndcg@10" in r for r in answerable):
         out["ndcg@10"] = _mean(r["ndcg@10"] for r in answerable if "ndcg@10" in r)
-    out["answer_accuracy"] = _mean(r["correct"] for r in answerable)
-    lists = [r for r in answerable if r.get("list_recall") is not None]
-    out["list_item_recall"] = _mean(r["list_recall"] for r in lists) if lists else None
     if any("exact_match" in r for r in answerable):
         out["exact_match"] = _mean(r["exact_match"] for r in answerable if "exact_match" in r)
         out["f1"] = _mean(r["f1"] for r in answerable if "f1" in r)
@@ -285,7 +289,7 @@ def summarize(records: Sequence[dict], ks: Sequence[int] = (1, 3, 5, 10)) -> dic
         out["citation_precision"] = _mean(precisions) if precisions else None
         out["citation_recall"] = _mean(r["citation_recall"] for r in answerable
                                        if r.get("citation_recall") is not None)
-    out["false_abstention"] = _mean(r["abstained"] for r in answerable)
+    out["false_abstention"] = _mean(r["abstained"] for r in answerable) if answerable else None
     out["abstention"] = _mean(r["abstained"] for r in unanswerable) if unanswerable else None
     latencies = [r["latency_ms"] for r in records]
     out["latency_p50_ms"] = round(percentile(latencies, 50), 1)

@@ -178,7 +178,7 @@ def plot_recall_curve(results: list[Result], path: Path, title: str) -> Path:
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.set_title(title)
-    if results:
+    if ax.lines:
         ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path)

@@ -44,7 +44,7 @@ class QAClient(Protocol):
         """-> (the /v1/ask answer object, the ranked paragraphs for retrieval metrics, ask latency in ms)"""
 
 
-def _ranked(hits) -> list[dict]:
+def ranked_paragraphs(hits) -> list[dict]:
     return [{"doc_id": h.paragraph.doc_id, "paragraph_id": h.paragraph.paragraph_id,
              "paragraph_number": h.paragraph.paragraph_number, "text": h.paragraph.text} for h in hits]
 
@@ -67,7 +67,7 @@ class InProcessClient:
         started = time.perf_counter()
         answer = self.qa.ask(question, top_k=top_k)
         latency = (time.perf_counter() - started) * 1000
-        ranked = _ranked(self.qa.search(question, top_k=RANK_DEPTH))
+        ranked = ranked_paragraphs(self.qa.search(question, top_k=RANK_DEPTH))
         return answer.to_dict(), ranked, latency
 
 
@@ -97,7 +97,7 @@ class SearchOnlyClient:
         else:
             hits = self.qa.search(question, top_k=RANK_DEPTH, mode="dense")
         latency = (time.perf_counter() - started) * 1000
-        ranked = _ranked(hits)
+        ranked = ranked_paragraphs(hits)
         return top_passage_answer(ranked, self.cite_k), ranked, latency
 
 

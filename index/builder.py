@@ -99,7 +99,7 @@ def build_index(corpus: str | Path, index_dir: str | Path, embedder_spec: str = 
         raise BuildError(f"{corpus}: nothing to index ({reasons})")
 
     searchable = [i for i, p in enumerate(paragraphs) if p.kind in SEARCHABLE_KINDS]
-    texts = [_with_title(paragraphs[i], documents) for i in searchable]
+    texts = [indexed_text(paragraphs[i], documents[paragraphs[i].doc_id]["title"]) for i in searchable]
     embedder = embedder or create_embedder(embedder_spec)
 
     with build_lock(index_dir):
@@ -125,9 +125,8 @@ def build_index(corpus: str | Path, index_dir: str | Path, embedder_spec: str = 
                        len(texts) - embedded, time.perf_counter() - started, embed_seconds, skipped)
 
 
-def _with_title(paragraph: Paragraph, documents: dict[str, dict]) -> str:
+def indexed_text(paragraph: Paragraph, title: str) -> str:
     """The text embedded and keyword-indexed: title and context situate a bare paragraph."""
-    title = documents[paragraph.doc_id]["title"]
     return f"{title}\n{paragraph.retrieval_text}"
 
 

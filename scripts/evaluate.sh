@@ -50,8 +50,8 @@ if [ -z "${SKIP_BUILD:-}" ]; then
   fi
 fi
 
-step "NotesQA on the sample dev set and the robustness set"
-"$NOTESQA" eval run "$DEV" "$ROBUSTNESS" --index var/index --corpus corpus \
+step "NotesQA on the sample dev set and the robustness set (and each with its evidence withheld)"
+"$NOTESQA" eval run "$DEV" "$ROBUSTNESS" --index var/index --corpus corpus --withhold-evidence \
   --out-dir "$RUNS/sample_dev" --save-results "$RESULTS/sample_dev.json"
 
 step "side by side on the sample corpus: NotesQA, keyword, dense, LangChain"
@@ -59,9 +59,9 @@ step "side by side on the sample corpus: NotesQA, keyword, dense, LangChain"
   --out-dir "$RUNS/baselines_sample" --save-results "$RESULTS/baselines_sample.json"
 
 if [ "$run_cmrc" = 1 ]; then
-  step "side by side on CMRC 2018 dev ${CMRC_LIMIT:+(first $CMRC_LIMIT questions)}"
+  step "side by side on CMRC 2018 dev ${CMRC_LIMIT:+(first $CMRC_LIMIT questions)}, then NotesQA with the evidence withheld"
   "$NOTESQA" eval baselines "$CMRC_DIR/qa.jsonl" --index var/cmrc-index --corpus "$CMRC_DIR/corpus.jsonl" \
-    "${limit_args[@]}" --out-dir "$RUNS/baselines_cmrc" --save-results "$RESULTS/baselines_cmrc.json"
+    --withhold-evidence "${limit_args[@]}" --out-dir "$RUNS/baselines_cmrc" --save-results "$RESULTS/baselines_cmrc.json"
 
   step "combined index (sample corpus + CMRC passages), sample dev set"
   "$NOTESQA" eval run "$DEV" --corpus corpus --corpus "$CMRC_DIR/corpus.jsonl" --index var/combined-index \

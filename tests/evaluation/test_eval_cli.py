@@ -163,3 +163,37 @@ def test_eval_run_rejects_bad_options(args: list[str], message: str, tmp_path: P
     result = invoke("eval", "run", SAMPLE_DEV, *args, "--out-dir", tmp_path / "run")
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_eval_run_with_the_evidence_withheld(tiny: dict[str, Path], tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    result = invoke("eval", "run", tiny["questions"], "--index", tiny["index"], "--withhold-evidence",
+                    "--out-dir", run, "--save-results", tmp_path / "results.json")
+    assert result.exit_code == 0, result.output
+    assert "tiny_dev (evidence withheld)" in result.output
+    metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    assert [r["dataset"] for r in metrics["results"]] == ["tiny_dev", "tiny_dev (evidence withheld)"]
+    counts = metrics["config"]["evidence_withheld"]["tiny_dev"]
+    assert counts["asked"] == 3 and counts["no_evidence_found"] == 0  # the three answerable questions
+    withheld = metrics["results"][1]["metrics"]
+    assert withheld["questions"] == 3 - counts["answered_from_elsewhere"]
+    assert withheld["unanswerable"] == withheld["questions"] and withheld["abstention"] is not None
+    assert withheld["answer_accuracy"] is None and withheld["recall@5"] is None
+    records = [json.loads(line) for line in (run / "per_question.jsonl").read_text(encoding="utf-8").splitlines()]
+    from index.snapshot import load_snapshot
+
+    paragraphs = load_snapshot(tiny["index"]).paragraphs
+    evidence = {q["id"]: {p.paragraph_id for p in paragraphs if q["evidence"][0] in p.text}
+                for q in TINY_QUESTIONS if q["answerable"]}
+    assert all(evidence.values())
+    for record in (r for r in records if r["dataset"].endswith("(evidence withheld)")):
+        assert not {c["paragraph_id"] for c in record["citations"]} & evidence[record["id"]]
+    saved = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert saved["results"][1]["dataset"] == "tiny_dev (evidence withheld)"
+
+
+def test_eval_withheld_evidence_needs_the_index_in_process(tmp_path: Path) -> None:
+    result = invoke("eval", "run", SAMPLE_DEV, "--api", "http://127.0.0.1:9", "--withhold-evidence",
+                    "--out-dir", tmp_path / "run")
+    assert result.exit_code == 2
+    assert "--withhold-evidence asks NotesQA in-process" in result.output

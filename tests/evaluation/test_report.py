@@ -201,3 +201,17 @@ def test_readme_command(tmp_path: Path, results_dir: Path) -> None:
     outcome = CliRunner().invoke(app, args)
     assert outcome.exit_code == 0 and "updated" in outcome.output
     assert CliRunner().invoke(app, [*args, "--check"]).exit_code == 0
+
+
+def test_render_puts_withheld_evidence_results_in_their_own_table(tmp_path: Path) -> None:
+    folder = tmp_path / "results"
+    ours = result("notesqa", GOOD, dataset="sample_dev")
+    near_misses = [{**r, "answerable": False, "correct": None} for r in ours.records]
+    withheld = Result("sample_dev (evidence withheld)", "notesqa", summarize(near_misses), near_misses)
+    save_results(folder / "sample_dev.json", [ours, withheld],
+                 {"evidence_withheld": {"sample_dev": {"asked": 5, "no_evidence_found": 0,
+                                                       "answered_from_elsewhere": 1}}})
+    text = render(folder)
+    assert "| sample_dev (evidence withheld)" not in text.split("#### Near misses")[0]  # not a column of the main table
+    expected_abstention = f"{withheld.metrics['abstention']:.3f}"
+    assert f"| sample_dev | 5 | 1 | {len(near_misses)} | {expected_abstention} |" in text

