@@ -110,6 +110,7 @@ def segment(text: str) -> list[str]:
 # proper nouns" (nz), which its dictionary also gives to common words such as 汇报
 _NAME_TAGS = frozenset({"nr", "nrfg", "nrt", "ns", "nt"})
 PERSON_TAGS = frozenset({"nr", "nrfg", "nrt"})
+PLACE_TAGS = frozenset({"ns"})
 
 
 @lru_cache(maxsize=1)

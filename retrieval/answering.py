@@ -18,7 +18,7 @@ import numpy as np
 from index.embedders import Embedder
 from index.models import Paragraph
 from index.normalization import compact, mostly_latin, normalize
-from index.tokenization import (PERSON_TAGS, STOPWORDS, content_terms, event_ordinals, named_entities,
+from index.tokenization import (PERSON_TAGS, PLACE_TAGS, STOPWORDS, content_terms, event_ordinals, named_entities,
                                 protected_terms, segment)
 from retrieval.query_analysis import rendered_share
 from retrieval.search import SearchHit
@@ -127,7 +127,8 @@ class ComposedAnswer:
 
 
 # question types whose answer is the fact itself: a paragraph without one cannot answer
-_FACT_REQUIRED = frozenset({"date", "number", "money", "time", "symbol", "resolution", "url", "email", "ordinal"})
+_FACT_REQUIRED = frozenset({"date", "number", "money", "time", "symbol", "resolution", "url", "email", "ordinal",
+                            "place"})
 # "在哪个酒店举行": the kind of thing a which-question picks; notes that never mention one cannot pick it
 _WHICH_KIND = re.compile(r"哪(?:一)?[个座家所位种类份项条些间]([\u4e00-\u9fff]{2,8})")
 # causal wording is a weaker sign of the answer than a date or a number is
@@ -374,8 +375,7 @@ class AnswerComposer:
             confidence *= 0.7  # asks who, and the sentence names no one
         if not self._counts_asked_thing(qtype, text, question):
             confidence *= 0.5  # the figures here count something other than what is asked about
-        if qtype in _FACT_REQUIRED and not any(
-                self._fact_in(qtype, s, question) for _, s in split_sentences(hit.paragraph.text)):
+        if qtype in _FACT_REQUIRED and not self._holds_fact(qtype, hit.paragraph.text, question):
             confidence *= 0.6  # the question asks for a fact this paragraph does not hold
         if qtype in _FACT_REQUIRED and self._fact_in(qtype, best.text, question):
             title = self._titles.get(hit.paragraph.doc_id, "")
@@ -417,6 +417,13 @@ class AnswerComposer:
 
     def _fact_in(self, qtype: str, text: str, question: str) -> bool:
         return self.extract_fact(qtype, text, question) is not None
+
+    def _holds_fact(self, qtype: str, paragraph: str, question: str) -> bool:
+        """Whether any sentence of `paragraph` holds a fact of the asked type; a place may be any place name
+        (the extraction patterns know only "在X举行" and a venue line: "生于比利时迪南" names one too)."""
+        if any(self._fact_in(qtype, s, question) for _, s in split_sentences(paragraph)):
+            return True
+        return qtype == "place" and bool(named_entities(paragraph, PLACE_TAGS))
 
     @staticmethod
     def extract_fact(qtype: str, sentence: str, question: str, strict: bool = False) -> str | None:

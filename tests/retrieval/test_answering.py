@@ -367,3 +367,14 @@ def test_an_english_question_the_glossary_renders_only_in_part_is_less_sure():
         confidence[question] = composer.compose(question, hits, analysed=f"{question}\n返还 请求国 资产").confidence
     assert confidence["Which frobnicated vexillary assets were returned to requesting States?"] < \
         0.9 * confidence["Which assets were returned to requesting States?"]
+
+
+@pytest.mark.unit
+def test_a_place_question_wants_a_paragraph_that_names_a_place():
+    question = "艾蒂安·拉莫特出生在哪里？"
+    confidence = {}
+    for text in ("艾蒂安·拉莫特生于比利时迪南，是一名天主教神父。", "艾蒂安·拉莫特生于一个神父家庭，是一名天主教神父。"):
+        hits = [_hit(text, dense=0.88)]
+        confidence[text] = AnswerComposer({}, [h.paragraph for h in hits]).compose(question, hits).confidence
+    named, unnamed = confidence.values()
+    assert unnamed == pytest.approx(0.6 * named, rel=0.1)  # "比利时" counts though no "在X举行" frames it
