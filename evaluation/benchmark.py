@@ -23,7 +23,7 @@ from rich.table import Table
 
 from evaluation.datasets import load_dataset
 from evaluation.metrics import percentile
-from index.builder import build_index
+from index.builder import build_index, indexed_text
 from index.embedders import BATCH_SIZE, DEFAULT_EMBEDDER, create_embedder
 from index.snapshot import load_snapshot
 from service.local_server import LocalServer
@@ -33,11 +33,10 @@ SAMPLE_DEV = Path(__file__).resolve().parent / "datasets" / "sample_dev.jsonl"
 
 
 def searchable_texts(index_dir: Path) -> list[str]:
-    """The texts a build embeds: title, retrieval context and paragraph (as index.builder composes them)."""
+    """The texts a build embeds (index.builder.indexed_text: title, retrieval context and paragraph)."""
     snapshot = load_snapshot(index_dir)
-    titles = {doc_id: info["title"] for doc_id, info in snapshot.documents.items()}
     paragraphs = [snapshot.paragraphs[int(i)] for i in snapshot.searchable]
-    return [f"{titles[p.doc_id]}\n{p.retrieval_text}" for p in paragraphs]
+    return [indexed_text(p, snapshot.documents[p.doc_id]["title"]) for p in paragraphs]
 
 
 def measure_build(corpus: Path, embedder_spec: str) -> dict:

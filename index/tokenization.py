@@ -111,6 +111,7 @@ def segment(text: str) -> list[str]:
 _NAME_TAGS = frozenset({"nr", "nrfg", "nrt", "ns", "nt"})
 PERSON_TAGS = frozenset({"nr", "nrfg", "nrt"})
 PLACE_TAGS = frozenset({"ns"})
+ORGANISATION_TAGS = frozenset({"nt"})
 
 
 @lru_cache(maxsize=1)

@@ -18,7 +18,7 @@ import numpy as np
 from index.embedders import Embedder
 from index.models import Paragraph
 from index.normalization import compact, mostly_latin, normalize
-from index.tokenization import (PERSON_TAGS, PLACE_TAGS, STOPWORDS, content_terms, event_ordinals, named_entities,
+from index.tokenization import (ORGANISATION_TAGS, PERSON_TAGS, PLACE_TAGS, STOPWORDS, content_terms, event_ordinals, named_entities,
                                 protected_terms, segment)
 from retrieval.query_analysis import rendered_share
 from retrieval.search import SearchHit
@@ -38,7 +38,7 @@ _TIME = r"(?:上午|下午|中午|晚上)\s*\d{1,2}\s*时(?:\s*\d{1,2}\s*分)?(?
 _CN_NUM = r"[一二两三四五六七八九十百千]+"
 _NUMBER = (rf"(?:(?<![\d/.])(?<!第)(?<!第\s)\d[\d,.]*(?![\d/]|\s*年|\s*月|\s*日|\s*时(?!间))\s*(?:多|余)?\s*(?:个|名|次|项|国|家|场|届|人|份|天|分钟|%|％)?"
            rf"(?:\s*[\u4e00-\u9fff]{{0,6}}?(?:国家|缔约国|法域|案例|案件|专家|成员国|组织|联络点))?|"
-           rf"(?<!第){_CN_NUM}(?:个|名|次|项|场|届|条|章)(?:会议)?)")  # "第八届" is an ordinal, not a count
+           rf"(?<![第一二两三四五六七八九十百千]){_CN_NUM}(?:个|名|次|项|场|届|条|章)(?:会议)?)")  # "第八届", "第六十七条": ordinals
 _SYMBOL = r"[A-Z]{2,}(?:/[A-Z0-9.\-]+)+"
 _RESOLUTION = r"第\s*\d{1,2}/\d{1,2}\s*号(?:决议|决定)"
 # "在维也纳举行", or the venue line of a front page: "2018年6月6日和7日，维也纳"
@@ -59,8 +59,10 @@ _COUNTED = re.compile(rf"(?<![第哪])(?:多少|几)\s*(?>(?:[{_MEASURE_WORDS}]\
 # "开过几次会" counts in 次: "13 次" answers it, "四个工作领域" does not
 _ASKED_MEASURE = re.compile(rf"(?<![第哪])(?:多少|几)\s*([{_MEASURE_WORDS}])")
 
-# "谁主持的", "主席叫什么名字": the answer names someone (jieba's person tags, a Latin-script name, a 《title》)
-_ASKS_WHO = re.compile(r"谁|叫什么名字|姓名|\bwho\b", re.I)
+# "主席叫什么名字" is answered by a person's name, "谁负责审查全权证书" by a person or a body (主席团): jieba's
+# person (and organisation) tags, a Latin-script name or a 《title》
+_ASKS_NAME = re.compile(r"叫什么名字|姓名|名字叫什么|what is (?:his|her|the) name", re.I)
+_ASKS_WHO = re.compile(r"谁|\bwho\b", re.I)
 _LATIN_NAME_OR_TITLE = re.compile(r"[A-Za-z]{2,}|《[^》]+》")
 
 # how precise a date the question wants: "哪天" is not answered by a year
@@ -86,7 +88,7 @@ _QUESTION_TYPES: list[tuple[str, re.Pattern, re.Pattern]] = [
      re.compile(_MONEY)),
     ("number", re.compile(r"多少|(?<!哪)几(?:个|名|次|项|场|届|家|位|分钟)|数量|how many|how much|number of", re.I),
      re.compile(_NUMBER)),
-    ("place", re.compile(r"哪里|在哪|何地|地点|哪个城市|哪座城市|where|which city", re.I), re.compile(_PLACE)),
+    ("place", re.compile(r"哪里|在哪|何地|地点|哪一?[个座]城市|where|which city", re.I), re.compile(_PLACE)),
     ("reason", re.compile(r"为什么|为何|什么原因|原因是|目的是什么|什么目的|出于什么|why|what (?:is|was) the purpose", re.I),
      re.compile(_REASON)),
     ("list", re.compile(r"哪些|哪几|列举|有什么|which (?:countries|organizations|items)|list", re.I),
@@ -129,8 +131,11 @@ class ComposedAnswer:
 # question types whose answer is the fact itself: a paragraph without one cannot answer
 _FACT_REQUIRED = frozenset({"date", "number", "money", "time", "symbol", "resolution", "url", "email", "ordinal",
                             "place"})
-# "在哪个酒店举行": the kind of thing a which-question picks; notes that never mention one cannot pick it
+# "在哪个酒店举行": the kind of thing a which-question picks; notes that never mention one cannot pick it.
+# A kind that is a type of answer ("哪一个城市", "哪个时段") is not: the notes name the city, not the word 城市
 _WHICH_KIND = re.compile(r"哪(?:一)?[个座家所位种类份项条些间]([\u4e00-\u9fff]{2,8})")
+_ANSWER_KINDS = frozenset("城市 国家 地方 地点 场所 会场 地区 区域 省份 时段 时间 日子 日期 月份 年份 名字 姓名 名称 邮箱 "
+                          "电话 网址 网站".split())
 # causal wording is a weaker sign of the answer than a date or a number is
 _FACT_BONUS = {"reason": 0.1}
 _LOOSE_FACT_BONUS = 0.1
@@ -158,7 +163,8 @@ def asked_kind(question: str) -> str | None:
     """The noun a which-question picks one of: "哪个酒店" -> 酒店, "哪些机构" -> 机构."""
     if not (match := _WHICH_KIND.search(normalize(question))):
         return None
-    return next((compact(w) for w in segment(match.group(1)) if len(w) > 1 and w not in STOPWORDS), None)
+    kind = next((compact(w) for w in segment(match.group(1)) if len(w) > 1 and w not in STOPWORDS), None)
+    return None if kind in _ANSWER_KINDS else kind
 
 
 def _spelled_in(name: str, text: str) -> bool:
@@ -282,7 +288,8 @@ class AnswerComposer:
         english = mostly_latin(question)
         qtype = question_type(question)
         names = named_entities(question)  # of the question as asked: a glossary rendering is no sentence
-        asks_who = bool(_ASKS_WHO.search(question))
+        who = PERSON_TAGS if _ASKS_NAME.search(question) else \
+            PERSON_TAGS | ORGANISATION_TAGS if _ASKS_WHO.search(question) else None
         rendered = rendered_share(question, lambda word: word in self._df) if english else 1.0
         question = _matchable(question, analysed, english)
         if not hits:
@@ -305,7 +312,7 @@ class AnswerComposer:
             self._dense_rerank(sentences, query_vector, english)
         sentences.sort(key=lambda s: -s.score)
         best = sentences[0]
-        confidence = self._confidence(question, qtype, best, pool, english, names, asks_who, rendered)
+        confidence = self._confidence(question, qtype, best, pool, english, names, who, rendered)
         if confidence < cfg.abstain_below:
             return ComposedAnswer(ABSTAIN_MESSAGE_EN if english else ABSTAIN_MESSAGE, True,
                                   confidence=confidence, question_type=qtype)
@@ -354,7 +361,8 @@ class AnswerComposer:
         return np.vstack([self._sentence_cache[h] for h in heads])
 
     def _confidence(self, question: str, qtype: str | None, best: Sentence, pool: list[SearchHit],
-                    english: bool, names: tuple[str, ...], asks_who: bool, rendered: float) -> float:
+                    english: bool, names: tuple[str, ...], who: frozenset[str] | None, rendered: float) -> float:
+        """`who`: the jieba tags of the names a who-question is answered by (None: it asks no one)."""
         hit = pool[best.hit_index]
         text = f"{hit.paragraph.context}\n{hit.paragraph.text}"
         lexical = self.coverage(question, text)
@@ -371,7 +379,7 @@ class AnswerComposer:
             confidence *= 0.5  # asks about a year or session the documents found never mention
         if self._unknown_names(names, found_docs):
             confidence *= 0.7  # names someone or something the documents found never mention
-        if asks_who and not (_LATIN_NAME_OR_TITLE.search(best.text) or named_entities(best.text, PERSON_TAGS)):
+        if who and not (_LATIN_NAME_OR_TITLE.search(best.text) or named_entities(best.text, who)):
             confidence *= 0.7  # asks who, and the sentence names no one
         if not self._counts_asked_thing(qtype, text, question):
             confidence *= 0.5  # the figures here count something other than what is asked about
@@ -382,7 +390,7 @@ class AnswerComposer:
             lead = f"{title}\n{hit.paragraph.context}\n{hit.paragraph.text[:best.start]}{best.text}"
             if self.coverage(question, lead) < 0.5 * self.coverage(question, text):
                 confidence *= 0.6  # what the question names comes after the fact's sentence: the fact is another's
-        if qtype in (None, "list") and not asks_who and (kind := asked_kind(question)) and not self._df.get(kind) \
+        if qtype in (None, "list") and not who and (kind := asked_kind(question)) and not self._df.get(kind) \
                 and not any(kind in self._document_text.get(d, "") for d in found_docs):
             confidence *= 0.5  # asks which one of a kind of thing the notes never mention
         return confidence

@@ -99,6 +99,7 @@ def test_english_abstention_message(qa):
     ("是第 几 次专家会议？", "ordinal"),
     ("准则草案的文号是什么？", "symbol"),
     ("在哪里举行？", "place"),
+    ("第八届会议是哪一个城市主办的？", "place"),
     ("网址是什么？", "url"),
     ("四个重点国家是哪几个？", "list"),
     ("工作组为什么这样安排？", "reason"),
@@ -299,6 +300,8 @@ def test_a_bare_year_in_the_question_does_not_vouch_for_a_paragraph():
     ("颊鳞雀鲷属于哪个科目？", "科目"),
     ("缔约国会议第八届会议在哪里举行？", None),
     ("会议是哪天开幕的？", None),
+    ("缔约国会议第八届会议是在哪一个城市举行的？", None),  # a type of answer: the notes name the city
+    ("这个议题放在哪个时段讨论？", None),
 ])
 def test_asked_kind(question, kind):
     assert asked_kind(question) == kind
@@ -329,7 +332,7 @@ def test_a_fact_whose_sentence_precedes_what_the_question_names_is_another_subje
         hit = _hit(text)
         composer = AnswerComposer({}, [hit.paragraph])
         best = Sentence(0, dated, text.index(dated))
-        confidence[order] = composer._confidence(question, "date", best, [hit], False, (), False, 1.0)
+        confidence[order] = composer._confidence(question, "date", best, [hit], False, (), None, 1.0)
     assert confidence["dated first"] == pytest.approx(0.6 * confidence["named first"], rel=0.05)
 
 
@@ -378,3 +381,22 @@ def test_a_place_question_wants_a_paragraph_that_names_a_place():
         confidence[text] = AnswerComposer({}, [h.paragraph for h in hits]).compose(question, hits).confidence
     named, unnamed = confidence.values()
     assert unnamed == pytest.approx(0.6 * named, rel=0.1)  # "比利时" counts though no "在X举行" frames it
+
+
+@pytest.mark.unit
+def test_a_chinese_ordinal_is_not_read_as_a_count():
+    sentence = "已经依照《公约》第六十七条签署《公约》的国家均应有权作为观察员出席，共三个国家。"
+    assert AnswerComposer.extract_fact("number", sentence, "有几个国家可以出席？") == "三个国家"
+    assert AnswerComposer.extract_fact("number", "依照《公约》第六十七条签署《公约》。", "一共有多少条？") is None
+
+
+@pytest.mark.unit
+def test_who_is_answered_by_a_body_but_a_name_by_a_person():
+    def confidence(question: str, who: str) -> float:
+        hits = [_hit(f"任何一届会议的{who}均应审查全权证书并向会议提交其报告。", dense=0.88)]
+        return AnswerComposer({}, [h.paragraph for h in hits]).compose(question, hits).confidence
+
+    asks_who, asks_name = "谁负责审查全权证书？", "负责审查全权证书的人叫什么名字？"
+    assert confidence(asks_who, "主席团") == pytest.approx(confidence(asks_who, "主席张伟"), rel=0.05)
+    assert confidence(asks_who, "主席") == pytest.approx(0.7 * confidence(asks_who, "主席团"), rel=0.05)
+    assert confidence(asks_name, "主席团") == pytest.approx(0.7 * confidence(asks_name, "主席张伟"), rel=0.05)
