@@ -18,6 +18,7 @@ RESULTS=evaluation/results
 RUNS=${RUNS_DIR:-runs/evaluate-$(date +%Y%m%dT%H%M%S)}
 DEV=evaluation/datasets/sample_dev.jsonl
 ROBUSTNESS=evaluation/datasets/sample_dev_robustness.jsonl
+HOLDOUT=evaluation/datasets/sample_dev_holdout.jsonl
 
 if [ ! -x "$NOTESQA" ]; then
   echo "error: $NOTESQA not found; run scripts/setup.sh first (or set NOTESQA=...)" >&2
@@ -50,8 +51,8 @@ if [ -z "${SKIP_BUILD:-}" ]; then
   fi
 fi
 
-step "NotesQA on the sample dev set and the robustness set (and each with its evidence withheld)"
-"$NOTESQA" eval run "$DEV" "$ROBUSTNESS" --index var/index --corpus corpus --withhold-evidence \
+step "NotesQA on the sample dev, robustness and holdout sets (and each with its evidence withheld)"
+"$NOTESQA" eval run "$DEV" "$ROBUSTNESS" "$HOLDOUT" --index var/index --corpus corpus --withhold-evidence \
   --out-dir "$RUNS/sample_dev" --save-results "$RESULTS/sample_dev.json"
 
 step "side by side on the sample corpus: NotesQA, keyword, dense, LangChain"

@@ -10,7 +10,7 @@ Stdlib only. Usage:
 Checks
 ------
 * every line is a JSON object with the required keys and value types;
-* ids are unique (and look like s001, s002, ... or r001, ... in the robustness set), questions
+* ids are unique (and look like s001, s002, ..., or r001 and h001 in the robustness and holdout sets), questions
   are unique; the optional "tags" is a list of non-empty strings;
 * every evidence string is a single-line, 10-40 character, verbatim substring
   of one of the documents named in ``doc_ids``; every named document is
@@ -113,8 +113,8 @@ def check_item(item: dict, docs: dict[str, str], squashed: dict[str, str],
         if len(set(item[key])) != len(item[key]):
             err(f"duplicate entries in {key}")
 
-    if not re.fullmatch(r"[sr]\d{3}", iid):
-        err("id should look like s001 (or r001)")
+    if not re.fullmatch(r"[srh]\d{3}", iid):
+        err("id should look like s001 (r001, h001 in the robustness and holdout sets)")
     if "tags" in item and (not isinstance(item["tags"], list)
                            or not all(isinstance(t, str) and t.strip() for t in item["tags"])):
         err("tags must be a list of non-empty strings")

@@ -1,4 +1,4 @@
-"""The dev sets: format, gold answers verified against the corpus, the robustness set."""
+"""The dev sets: format, gold answers verified against the corpus, the robustness and holdout sets."""
 from __future__ import annotations
 
 import subprocess
@@ -42,6 +42,13 @@ def test_the_robustness_set_covers_each_variant() -> None:
     assert all(any("\u4e00" <= c <= "\u9fff" for c in i.question) for i in traditional)
     assert any(len(i.question) > 80 for i in items if "long" in i.tags)
     assert any(not i.answerable for i in items)
+
+
+def test_the_holdout_set_passes_its_checks() -> None:
+    result = check(DATASETS / "sample_dev_holdout.jsonl", "--no-minimums")
+    assert result.returncode == 0, result.stdout
+    items = load_dataset(DATASETS / "sample_dev_holdout.jsonl")
+    assert {i.id[0] for i in items} == {"h"} and sum(not i.answerable for i in items) >= 8
 
 
 def test_check_flags_bad_tags(tmp_path: Path) -> None:
