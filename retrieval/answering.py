@@ -18,8 +18,8 @@ import numpy as np
 from index.embedders import Embedder
 from index.models import Paragraph
 from index.normalization import compact, mostly_latin, normalize
-from index.tokenization import (ORGANISATION_TAGS, PERSON_TAGS, PLACE_TAGS, STOPWORDS, content_terms, event_ordinals, named_entities,
-                                protected_terms, segment)
+from index.tokenization import (ORGANISATION_TAGS, PERSON_TAGS, PLACE_TAGS, STOPWORDS, content_terms, event_ordinals,
+                                named_entities, protected_terms, segment)
 from retrieval.query_analysis import rendered_share
 from retrieval.search import SearchHit
 
@@ -38,12 +38,14 @@ _TIME = r"(?:上午|下午|中午|晚上)\s*\d{1,2}\s*时(?:\s*\d{1,2}\s*分)?(?
 _CN_NUM = r"[一二两三四五六七八九十百千]+"
 _NUMBER = (rf"(?:(?<![\d/.])(?<!第)(?<!第\s)\d[\d,.]*(?![\d/]|\s*年|\s*月|\s*日|\s*时(?!间))\s*(?:多|余)?\s*(?:个|名|次|项|国|家|场|届|人|份|天|分钟|%|％)?"
            rf"(?:\s*[\u4e00-\u9fff]{{0,6}}?(?:国家|缔约国|法域|案例|案件|专家|成员国|组织|联络点))?|"
-           rf"(?<![第一二两三四五六七八九十百千]){_CN_NUM}(?:个|名|次|项|场|届|条|章)(?:会议)?)")  # "第八届", "第六十七条": ordinals
+           rf"(?<![第一二两三四五六七八九十百千])(?:{_CN_NUM}(?:个|名|次|项|场|届|条|章)(?:会议)?|(?!一位){_CN_NUM}位))")
+# a Chinese numeral right after 第 or inside a larger numeral is an ordinal ("第八届", "第六十七条");
+# "一位" is "a", not a count ("是一位歌手"), but "首六位" counts
 _SYMBOL = r"[A-Z]{2,}(?:/[A-Z0-9.\-]+)+"
 _RESOLUTION = r"第\s*\d{1,2}/\d{1,2}\s*号(?:决议|决定)"
 # "在维也纳举行", or the venue line of a front page: "2018年6月6日和7日，维也纳"
 _PLACE = r"(?<=在)[\u4e00-\u9fff]{2,12}?(?=(?:共同)?(?:举行|召开|举办|主办|开幕|设立))|(?<=日，)[\u4e00-\u9fff]{2,8}(?=$|\n)"
-_ORDINAL = rf"第\s*(?:{_CN_NUM}|\d+)\s*(?:次|届|项|条|章|段)"
+_ORDINAL = rf"第\s*(?:{_CN_NUM}|\d+)\s*(?:次|届|项|条|章|段|部|集|季|名|期|代|任)"
 _URL = r"(?:https?://|www\.)[A-Za-z0-9./_\-?=&%#]+"
 _EMAIL = r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+"
 _CURRENCY = r"(?:美元|欧元|英镑|日元|港元|港币|加元|澳元|新元|韩元|人民币|新台币|台币|卢布|卢比|法郎|马克|比索|泰铢|令吉|元|圆)"
@@ -64,6 +66,8 @@ _ASKED_MEASURE = re.compile(rf"(?<![第哪])(?:多少|几)\s*([{_MEASURE_WORDS}]
 _ASKS_NAME = re.compile(r"叫什么名字|姓名|名字叫什么|what is (?:his|her|the) name", re.I)
 _ASKS_WHO = re.compile(r"谁|\bwho\b", re.I)
 _LATIN_NAME_OR_TITLE = re.compile(r"[A-Za-z]{2,}|《[^》]+》")
+# a year (or year and month) the question shares with a paragraph: every schedule row of a meeting has one
+_BARE_YEAR = re.compile(r"\d{4}年(?:\d{1,2}月)?")
 
 # how precise a date the question wants: "哪天" is not answered by a year
 _DATE_GRAIN = [("日", re.compile(r"哪天|哪一天|几号|哪几天|几月几日|什么日子|日期|which day|what date|what day", re.I)),
@@ -88,7 +92,9 @@ _QUESTION_TYPES: list[tuple[str, re.Pattern, re.Pattern]] = [
      re.compile(_MONEY)),
     ("number", re.compile(r"多少|(?<!哪)几(?:个|名|次|项|场|届|家|位|分钟)|数量|how many|how much|number of", re.I),
      re.compile(_NUMBER)),
-    ("place", re.compile(r"哪里|在哪|何地|地点|哪一?[个座]城市|where|which city", re.I), re.compile(_PLACE)),
+    # not "应用在哪些领域": a which-phrase after 在 asks for a place only when its noun is one
+    ("place", re.compile(r"哪里|哪儿|何地|地点|哪一?[个座](?:城市|地方)|在哪一?[个座些](?:国家|地区|地方|城市|省份?|州)|"
+                         r"在哪(?![些一个种类项方座位家所])|where|which city", re.I), re.compile(_PLACE)),
     ("reason", re.compile(r"为什么|为何|什么原因|原因是|目的是什么|什么目的|出于什么|why|what (?:is|was) the purpose", re.I),
      re.compile(_REASON)),
     ("list", re.compile(r"哪些|哪几|列举|有什么|which (?:countries|organizations|items)|list", re.I),
@@ -132,7 +138,9 @@ class ComposedAnswer:
 _FACT_REQUIRED = frozenset({"date", "number", "money", "time", "symbol", "resolution", "url", "email", "ordinal",
                             "place"})
 # "在哪个酒店举行": the kind of thing a which-question picks; notes that never mention one cannot pick it.
-# A kind that is a type of answer ("哪一个城市", "哪个时段") is not: the notes name the city, not the word 城市
+# "Mention" is loose: an instance usually shares a character of its kind (民主党 of 党派, 维也纳州 of 州), so
+# the kind counts as unmentioned only when none of its characters occur. A kind that is a type of answer
+# ("哪一个城市", "哪个时段") is left out: the notes name the city, not the word 城市
 _WHICH_KIND = re.compile(r"哪(?:一)?[个座家所位种类份项条些间]([\u4e00-\u9fff]{2,8})")
 _ANSWER_KINDS = frozenset("城市 国家 地方 地点 场所 会场 地区 区域 省份 时段 时间 日子 日期 月份 年份 名字 姓名 名称 邮箱 "
                           "电话 网址 网站".split())
@@ -156,6 +164,13 @@ def counted_noun(question: str) -> str | None:
         return None  # "水深为多少的水域" counts nothing: 水深 is a measure
     phrase = match.group(1).rsplit("的", 1)[-1]  # the head: "有口译的全体会议" counts 全体会议
     return next((w for w in segment(phrase) if len(w) > 1 and w not in STOPWORDS), None)
+
+
+def _who_answers(question: str) -> frozenset[str] | None:
+    """The jieba tags of the names that answer a who-question (None: the question asks for no one)."""
+    if _ASKS_NAME.search(question):
+        return PERSON_TAGS
+    return PERSON_TAGS | ORGANISATION_TAGS if _ASKS_WHO.search(question) else None
 
 
 @lru_cache(maxsize=4096)
@@ -288,8 +303,7 @@ class AnswerComposer:
         english = mostly_latin(question)
         qtype = question_type(question)
         names = named_entities(question)  # of the question as asked: a glossary rendering is no sentence
-        who = PERSON_TAGS if _ASKS_NAME.search(question) else \
-            PERSON_TAGS | ORGANISATION_TAGS if _ASKS_WHO.search(question) else None
+        who = _who_answers(question)
         rendered = rendered_share(question, lambda word: word in self._df) if english else 1.0
         question = _matchable(question, analysed, english)
         if not hits:
@@ -362,14 +376,14 @@ class AnswerComposer:
 
     def _confidence(self, question: str, qtype: str | None, best: Sentence, pool: list[SearchHit],
                     english: bool, names: tuple[str, ...], who: frozenset[str] | None, rendered: float) -> float:
-        """`who`: the jieba tags of the names a who-question is answered by (None: it asks no one)."""
+        """`who`: see _who_answers; `rendered`: the share of an English question the glossary renders."""
         hit = pool[best.hit_index]
         text = f"{hit.paragraph.context}\n{hit.paragraph.text}"
-        lexical = self.coverage(question, text)
+        lexical = covered = self.coverage(question, text)
         # e5 cosines cluster in 0.75-0.95; across languages they sit lower
         floor = 0.72 if english else 0.78
         dense = max(0.0, min(1.0, (hit.dense - floor) / 0.14))
-        exact = [t for t in protected_terms(question) if not re.fullmatch(r"\d{4}年(?:\d{1,2}月)?", t)]
+        exact = [t for t in protected_terms(question) if not _BARE_YEAR.fullmatch(t)]
         if exact and all(compact(t) in compact(text) for t in exact):
             lexical = max(lexical, 0.8)
         lexical *= 0.5 + 0.5 * rendered  # the English words the glossary could not render went unchecked
@@ -388,10 +402,10 @@ class AnswerComposer:
         if qtype in _FACT_REQUIRED and self._fact_in(qtype, best.text, question):
             title = self._titles.get(hit.paragraph.doc_id, "")
             lead = f"{title}\n{hit.paragraph.context}\n{hit.paragraph.text[:best.start]}{best.text}"
-            if self.coverage(question, lead) < 0.5 * self.coverage(question, text):
+            if self.coverage(question, lead) < 0.5 * covered:
                 confidence *= 0.6  # what the question names comes after the fact's sentence: the fact is another's
         if qtype in (None, "list") and not who and (kind := asked_kind(question)) and not self._df.get(kind) \
-                and not any(kind in self._document_text.get(d, "") for d in found_docs):
+                and not any(ch in self._document_text.get(d, "") for d in found_docs for ch in kind):
             confidence *= 0.5  # asks which one of a kind of thing the notes never mention
         return confidence
 

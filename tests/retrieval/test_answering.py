@@ -100,6 +100,10 @@ def test_english_abstention_message(qa):
     ("准则草案的文号是什么？", "symbol"),
     ("在哪里举行？", "place"),
     ("第八届会议是哪一个城市主办的？", "place"),
+    ("会议在哪个国家举行？", "place"),
+    ("哈代空间主要应用在哪些领域？", "list"),  # a which-phrase after 在 is a place only when its noun is one
+    ("这个方法应用在哪个方面？", None),
+    ("克什米尔马鹿分布在哪些地方？", "place"),
     ("网址是什么？", "url"),
     ("四个重点国家是哪几个？", "list"),
     ("工作组为什么这样安排？", "reason"),
@@ -131,6 +135,7 @@ def test_split_sentences_keeps_list_items_together():
     ("place", "2017 年 6 月 6 日至 8 日在渥太华共同主办第七届会议。", "在哪里开？", "渥太华"),
     ("place", "论坛于 2017 年 12 月 4 日至 6 日在华盛顿特区举办。", "论坛在哪里办？", "华盛顿特区"),
     ("time", "下午 3 时至 5 时 30 分，议程项目 5。", "下午几点开始？", "下午 3 时至 5 时 30 分"),
+    ("ordinal", "是名侦探柯南的第7部剧场版，片长108分钟。", "是柯南系列第几部剧场版？", "第7部"),
     ("date", "工作组在会上讨论了培训。", "哪天讨论？", None),
     ("money", "工程投资总额约为28亿元，由铁路总公司出资 60％。", "投资总额是多少？", "28亿元"),
     ("money", "政府通过4亿5000万加元的经费来挹注此计划。", "通过多少经费？", "4亿5000万加元"),
@@ -400,3 +405,20 @@ def test_who_is_answered_by_a_body_but_a_name_by_a_person():
     assert confidence(asks_who, "主席团") == pytest.approx(confidence(asks_who, "主席张伟"), rel=0.05)
     assert confidence(asks_who, "主席") == pytest.approx(0.7 * confidence(asks_who, "主席团"), rel=0.05)
     assert confidence(asks_name, "主席团") == pytest.approx(0.7 * confidence(asks_name, "主席张伟"), rel=0.05)
+
+
+@pytest.mark.unit
+def test_a_kind_an_instance_shares_a_character_with_counts_as_mentioned():
+    """"哪个党派": the notes name 博茨瓦纳民主党, never the word 党派; a 酒店 they never spell at all."""
+    question = "塞雷茨·卡马爵士是哪个党派的成员？"
+    hits = [_hit("塞雷茨·卡马爵士是博茨瓦纳民主党的创建者和首任总统。", dense=0.88)]
+    composer = AnswerComposer({}, [h.paragraph for h in hits])
+    unrelated = [_hit("塞雷茨·卡马爵士是博茨瓦纳的首任总统。", dense=0.88)]
+    assert composer.compose(question, hits).confidence > \
+        1.5 * AnswerComposer({}, [h.paragraph for h in unrelated]).compose(question, unrelated).confidence
+
+
+@pytest.mark.unit
+def test_a_chinese_count_in_other_measure_words():
+    sentence = "十一运会的排球预赛于北京进行抽签，两组中的首六位可晋身决赛周。"
+    assert AnswerComposer.extract_fact("number", sentence, "两组中的多少名能晋身决赛周？") == "六位"
