@@ -237,6 +237,13 @@ def test_an_ordinal_is_not_a_count_and_a_year_is_not_a_day():
 
 
 @pytest.mark.unit
+def test_an_agenda_item_label_is_not_a_count():
+    extract = AnswerComposer.extract_fact
+    assert extract("number", "12月16日, 星期一 上午10时至 下午1时，项目 1(d)：观察员与会", "一共来了多少个观察员？") is None
+    assert extract("number", "在议程项目 4 下，共有 12 名观察员发言。", "有多少名观察员发言？") == "12 名观察员"
+
+
+@pytest.mark.unit
 def test_a_session_the_cited_document_never_mentions_lowers_confidence():
     """In a mixed index some unrelated article mentions "第十一届"; that does not make the notes answer."""
     notes = _hit("缔约国会议第八届会议将在阿布扎比举行。", doc="notes", pid="n")
