@@ -39,9 +39,8 @@ _CN_NUM = r"[一二两三四五六七八九十百千]+"
 _NUMBER = (rf"(?:(?<![\d/.])(?<!第)(?<!第\s)(?<!项目)(?<!项目\s)\d[\d,.]*(?![\d/]|\s*[(（][a-z]{{1,3}}[)）]|\s*年|\s*月|\s*日|\s*时(?!间))\s*(?:多|余)?\s*(?:个|名|次|项|国|家|场|届|人|份|天|分钟|%|％)?"
            rf"(?:\s*[\u4e00-\u9fff]{{0,6}}?(?:国家|缔约国|法域|案例|案件|专家|成员国|组织|联络点))?|"
            rf"(?<![第一二两三四五六七八九十百千])(?:{_CN_NUM}(?:个|名|次|项|场|届|条|章)(?:会议)?|(?!一位){_CN_NUM}位))")
-# a Chinese numeral right after 第 or inside a larger numeral is an ordinal ("第八届", "第六十七条"), and so is
-# an agenda item's label ("项目 4", "1(f)");
-# "一位" is "a", not a count ("是一位歌手"), but "首六位" counts
+# not counts: a Chinese numeral right after 第 or inside a larger numeral (ordinals: "第八届", "第六十七条"),
+# an agenda item's label ("项目 4", "1(f)") and "一位", which is "a" ("是一位歌手"); but "首六位" counts
 _SYMBOL = r"[A-Z]{2,}(?:/[A-Z0-9.\-]+)+"
 _RESOLUTION = r"第\s*\d{1,2}/\d{1,2}\s*号(?:决议|决定)"
 # "在维也纳举行", or the venue line of a front page: "2018年6月6日和7日，维也纳"
