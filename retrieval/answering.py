@@ -326,7 +326,8 @@ class AnswerComposer:
             self._dense_rerank(sentences, query_vector, english)
         sentences.sort(key=lambda s: -s.score)
         best = sentences[0]
-        confidence = self._confidence(question, qtype, best, pool, english, names, who, rendered)
+        fact = self.extract_fact(qtype, best.text, question) if qtype else None
+        confidence = self._confidence(question, qtype, best, pool, english, names, who, rendered, fact)
         if confidence < cfg.abstain_below:
             return ComposedAnswer(ABSTAIN_MESSAGE_EN if english else ABSTAIN_MESSAGE, True,
                                   confidence=confidence, question_type=qtype)
@@ -344,7 +345,6 @@ class AnswerComposer:
             marker_of.setdefault(s.hit_index, len(marker_of) + 1)
         claims = [Claim(pool[hi], _quote([s for s in chosen if s.hit_index == hi]), marker)
                   for hi, marker in marker_of.items()]
-        fact = self.extract_fact(qtype, best.text, question) if qtype else None
         parts = [f"{s.text}[{marker_of[s.hit_index]}]" for s in chosen]
         answer = "".join(parts)
         if fact and compact(fact) != compact(best.text):
@@ -375,8 +375,10 @@ class AnswerComposer:
         return np.vstack([self._sentence_cache[h] for h in heads])
 
     def _confidence(self, question: str, qtype: str | None, best: Sentence, pool: list[SearchHit],
-                    english: bool, names: tuple[str, ...], who: frozenset[str] | None, rendered: float) -> float:
-        """`who`: see _who_answers; `rendered`: the share of an English question the glossary renders."""
+                    english: bool, names: tuple[str, ...], who: frozenset[str] | None, rendered: float,
+                    fact: str | None) -> float:
+        """`who`: see _who_answers; `rendered`: the share of an English question the glossary renders;
+        `fact`: the fact of the asked type in the best sentence, if it holds one."""
         hit = pool[best.hit_index]
         text = f"{hit.paragraph.context}\n{hit.paragraph.text}"
         lexical = covered = self.coverage(question, text)
@@ -397,9 +399,9 @@ class AnswerComposer:
             confidence *= 0.7  # asks who, and the sentence names no one
         if not self._counts_asked_thing(qtype, text, question):
             confidence *= 0.5  # the figures here count something other than what is asked about
-        if qtype in _FACT_REQUIRED and not self._holds_fact(qtype, hit.paragraph.text, question):
+        if qtype in _FACT_REQUIRED and fact is None and not self._holds_fact(qtype, hit.paragraph.text, question):
             confidence *= 0.6  # the question asks for a fact this paragraph does not hold
-        if qtype in _FACT_REQUIRED and self._fact_in(qtype, best.text, question):
+        if qtype in _FACT_REQUIRED and fact is not None:
             title = self._titles.get(hit.paragraph.doc_id, "")
             lead = f"{title}\n{hit.paragraph.context}\n{hit.paragraph.text[:best.start]}{best.text}"
             if self.coverage(question, lead) < 0.5 * covered:

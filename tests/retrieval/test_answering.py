@@ -344,7 +344,8 @@ def test_a_fact_whose_sentence_precedes_what_the_question_names_is_another_subje
         hit = _hit(text)
         composer = AnswerComposer({}, [hit.paragraph])
         best = Sentence(0, dated, text.index(dated))
-        confidence[order] = composer._confidence(question, "date", best, [hit], False, (), None, 1.0)
+        fact = composer.extract_fact("date", best.text, question)
+        confidence[order] = composer._confidence(question, "date", best, [hit], False, (), None, 1.0, fact)
     assert confidence["dated first"] == pytest.approx(0.6 * confidence["named first"], rel=0.05)
 
 
