@@ -142,6 +142,8 @@ def parse_jsonl(text: str, name: str) -> LoadResult:
             seen.add(doc_id)
             title = record.pop("title", "") or ""
             documents.append(SourceDocument(doc_id, str(title), text, where, record))
+        except RecursionError:  # a line of deeply nested brackets
+            skipped.append(SkippedSource(where, "JSON nested too deeply"))
         except (ValueError, SourceError) as exc:
             skipped.append(SkippedSource(where, str(exc)))
     return LoadResult(documents, skipped)

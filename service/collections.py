@@ -22,9 +22,9 @@ import shutil
 import time
 from pathlib import Path
 
-from index.loading import METADATA_FILE, make_doc_id
+from index.loading import METADATA_FILE, SourceError, decode_bytes, make_doc_id, parse_jsonl
 from index.snapshot import current_snapshot_path
-from service.converters import SUFFIXES, ConversionError, convert
+from service.converters import SUFFIXES, ConversionError, TooLarge, convert
 from service.storage import (durable_unlink, durable_write, file_lock, read_json, remove_stale_temporaries,
                              write_json)
 
@@ -40,7 +40,8 @@ class StoreError(ValueError):
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind  # invalid_name | invalid_document_id | invalid_filename | unsupported | unreadable |
-        #                   not_found | document_not_found | exists | document_exists | reserved
+        #                   not_found | document_not_found | exists | document_exists | reserved |
+        #                   doc_id_conflict | too_large
         self.message = message
 
 
@@ -81,6 +82,23 @@ def check_filename(filename: str | None) -> tuple[str, str]:
         raise StoreError("unsupported", f"unsupported file type {suffix or '(none)'}; "
                                         f"use one of {', '.join(SUFFIXES)}")
     return path.stem, suffix
+
+
+def _original_name(entry: dict, doc_id: str) -> str | None:
+    """The file name under originals/ of a stored document, from its metadata (None: the source is the
+    upload). Entries written before the name was recorded have `<doc_id>.<format>`."""
+    name = entry.get("original")
+    if isinstance(name, str) and name and "/" not in name and name == Path(name).name:
+        return name
+    fmt = entry.get("format")
+    return f"{doc_id}.{fmt}" if fmt in ("docx", "pdf") else None
+
+
+def _jsonl_ids(path: Path) -> list[str]:
+    try:
+        return [d.doc_id for d in parse_jsonl(decode_bytes(path.read_bytes(), path.name), path.name).documents]
+    except (OSError, SourceError):
+        return []
 
 
 def _now() -> str:
@@ -174,9 +192,11 @@ class CollectionStore:
         raise StoreError("document_not_found", f"collection {name!r} has no document {doc_id!r}")
 
     def put_document(self, name: str, *, filename: str | None, data: bytes, doc_id: str | None = None,
-                     title: str | None = None, replace: bool | None = None) -> dict:
+                     title: str | None = None, replace: bool | None = None,
+                     max_bytes: int | None = None) -> dict:
         """Convert, then store durably. replace: None = either, False = must be new, True = must exist.
 
+        `max_bytes` bounds what a .docx inflates to and the text extracted (kind "too_large").
         Raises StoreError (ConversionError becomes kind "unreadable"); OSError (e.g. ENOSPC) propagates
         with nothing half-written: each file is either its old or its new version.
         """
@@ -189,7 +209,9 @@ class CollectionStore:
                                                         "give one explicitly")
         check_doc_id(doc_id)
         try:
-            converted = convert(data, suffix, filename)
+            converted = convert(data, suffix, filename, max_bytes)
+        except TooLarge as exc:
+            raise StoreError("too_large", str(exc)) from None
         except ConversionError as exc:
             raise StoreError("unreadable", str(exc)) from None
         sources, originals = self.sources_dir(name), self.folder(name) / "originals"
@@ -201,21 +223,28 @@ class CollectionStore:
             if replace is True and existing is None:
                 raise StoreError("document_not_found", f"collection {name!r} has no document {doc_id!r}")
             target = sources / f"{doc_id}{converted.source_suffix}"
+            self._check_unique_ids(name, converted.doc_ids or [doc_id], target, existing)
+            metadata = self._metadata(name)
+            old_entry = metadata.get(existing.name, {}) if existing is not None else {}
+            old_original = _original_name(old_entry, doc_id) if existing is not None else None
+            new_original = f"{doc_id}{suffix}" if converted.format in ("docx", "pdf") else None
             # the original first: once the source exists the document is part of the collection
-            for old in originals.glob(f"{doc_id}.*"):
-                if old.suffix != suffix:
-                    durable_unlink(old)
-            if converted.format in ("docx", "pdf"):
-                durable_write(originals / f"{doc_id}{suffix}", data)
+            if new_original is not None:
+                durable_write(originals / new_original, data)
             durable_write(target, converted.source)
             if existing is not None and existing != target:
                 durable_unlink(existing)
-            metadata = self._metadata(name)
+            if old_original is not None and old_original != new_original:
+                durable_unlink(originals / old_original)  # this document's own original, by its exact name
             if existing is not None:
                 metadata.pop(existing.name, None)
             entry = {"doc_id": doc_id, "filename": filename, "format": converted.format,
                      "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "uploaded_at": _now(),
                      "records": converted.records}
+            if new_original is not None:
+                entry["original"] = new_original
+            if converted.doc_ids is not None:
+                entry["doc_ids"] = converted.doc_ids
             if title:
                 entry["title"] = title
             metadata[target.name] = entry
@@ -225,6 +254,32 @@ class CollectionStore:
                                                             "uploaded_at", "records")},
                 "replaced": existing is not None}
 
+    def _claimed_ids(self, name: str) -> dict[str, Path]:
+        """Every document id the indexer reads from the collection's sources -> the source file holding it
+        (a .txt holds its stem; a .jsonl the ids of its records)."""
+        metadata = self._metadata(name)
+        claimed: dict[str, Path] = {}
+        for stem, path in self._source_files(name).items():
+            ids = [stem]
+            if path.suffix == ".jsonl":
+                ids = metadata.get(path.name, {}).get("doc_ids")
+                if not isinstance(ids, list):  # stored before record ids were kept: read the file
+                    ids = _jsonl_ids(path)
+            for doc_id in ids:
+                claimed.setdefault(doc_id, path)
+        return claimed
+
+    def _check_unique_ids(self, name: str, new_ids: list[str], target: Path, existing: Path | None) -> None:
+        """A document id names one document in a collection: refuse an upload whose ids (a .jsonl's record
+        ids included) another source file already holds."""
+        own = {target.name} | ({existing.name} if existing is not None else set())
+        for doc_id in new_ids:
+            holder = self._claimed_ids(name).get(doc_id)
+            if holder is not None and holder.name not in own:
+                raise StoreError("doc_id_conflict", f"collection {name!r} already has a document {doc_id!r} "
+                                                    f"(from {holder.name}); document ids must be unique in a "
+                                                    "collection: rename the record or delete that document first")
+
     def delete_document(self, name: str, doc_id: str) -> None:
         self.require(name)
         check_doc_id(doc_id)
@@ -232,20 +287,22 @@ class CollectionStore:
             existing = self._source_files(name).get(doc_id)
             if existing is None:
                 raise StoreError("document_not_found", f"collection {name!r} has no document {doc_id!r}")
-            durable_unlink(existing)
-            for original in (self.folder(name) / "originals").glob(f"{doc_id}.*"):
-                durable_unlink(original)
             metadata = self._metadata(name)
+            original = _original_name(metadata.get(existing.name, {}), doc_id)
+            durable_unlink(existing)
+            if original is not None:  # by its exact stored name: never another document's file
+                durable_unlink(self.folder(name) / "originals" / original)
             metadata.pop(existing.name, None)
             write_json(self.sources_dir(name) / METADATA_FILE, {"documents": metadata})
 
     def original_path(self, name: str, doc_id: str) -> Path:
         check_doc_id(doc_id)
-        for original in (self.folder(name) / "originals").glob(f"{doc_id}.*"):
-            return original
         source = self._source_files(name).get(doc_id)
         if source is None:
             raise StoreError("document_not_found", f"collection {name!r} has no document {doc_id!r}")
+        original = _original_name(self._metadata(name).get(source.name, {}), doc_id)
+        if original is not None and (self.folder(name) / "originals" / original).is_file():
+            return self.folder(name) / "originals" / original
         return source
 
     # --- what the served index was built from ------------------------------------------------

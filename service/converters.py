@@ -12,11 +12,14 @@ from index.loading import SourceError, decode_bytes, parse_jsonl
 
 TEXT_SUFFIXES = (".txt", ".md")
 SUFFIXES = (".txt", ".md", ".jsonl", ".docx", ".pdf")
-MAX_UNCOMPRESSED_RATIO = 100  # a .docx inflating beyond this is treated as a zip bomb
 
 
 class ConversionError(ValueError):
     """The upload cannot be read as the format its name says."""
+
+
+class TooLarge(ConversionError):
+    """The upload, once decompressed or converted, is larger than the upload limit (a zip bomb, say)."""
 
 
 @dataclass
@@ -25,19 +28,23 @@ class Converted:
     source_suffix: str  # ".txt" or ".jsonl": how the source is stored for the indexer
     source: bytes  # what the indexer reads
     records: int  # documents the source holds (jsonl: valid records)
+    doc_ids: list[str] | None = None  # jsonl: the records' document ids
 
 
-def convert(data: bytes, suffix: str, name: str) -> Converted:
+def convert(data: bytes, suffix: str, name: str, max_bytes: int | None = None) -> Converted:
+    """`max_bytes` (the upload limit) also bounds what a compressed format inflates to, checked from the
+    archive's directory before anything is parsed, and the extracted text: TooLarge."""
     suffix = suffix.lower()
     if suffix in TEXT_SUFFIXES:
         _decode(data, name)
         return Converted(suffix[1:], ".txt", data, 1)
     if suffix == ".jsonl":
-        return Converted("jsonl", ".jsonl", data, _check_jsonl(data, name))
+        ids = _check_jsonl(data, name)
+        return Converted("jsonl", ".jsonl", data, len(ids), ids)
     if suffix == ".docx":
-        return Converted("docx", ".txt", _docx_text(data, name).encode("utf-8"), 1)
+        return Converted("docx", ".txt", _bounded(_docx_text(data, name, max_bytes), name, max_bytes), 1)
     if suffix == ".pdf":
-        return Converted("pdf", ".txt", _pdf_text(data, name).encode("utf-8"), 1)
+        return Converted("pdf", ".txt", _bounded(_pdf_text(data, name), name, max_bytes), 1)
     raise ConversionError(f"{name}: unsupported file type {suffix or '(none)'}; use one of {', '.join(SUFFIXES)}")
 
 
@@ -48,7 +55,15 @@ def _decode(data: bytes, name: str) -> str:
         raise ConversionError(str(exc)) from None
 
 
-def _check_jsonl(data: bytes, name: str) -> int:
+def _bounded(text: str, name: str, max_bytes: int | None) -> bytes:
+    source = text.encode("utf-8")
+    if max_bytes is not None and len(source) > max_bytes:
+        raise TooLarge(f"{name}: the extracted text is {len(source)} bytes, more than the upload limit of "
+                       f"{max_bytes} bytes; split the document")
+    return source
+
+
+def _check_jsonl(data: bytes, name: str) -> list[str]:
     """The loader's own parsing decides what the indexer will accept."""
     parsed = parse_jsonl(_decode(data, name), "line")
     if not parsed.documents:
@@ -56,15 +71,18 @@ def _check_jsonl(data: bytes, name: str) -> int:
         where = f"{parsed.skipped[0].source}: " if parsed.skipped else ""
         raise ConversionError(f"{name}: no valid record ({where}{first_error or 'the file has no lines'}); "
                               "each line must be a JSON object with string fields 'doc_id' and 'text'")
-    return len(parsed.documents)
+    return [d.doc_id for d in parsed.documents]
 
 
-def _docx_text(data: bytes, name: str) -> str:
+def _docx_text(data: bytes, name: str, max_bytes: int | None = None) -> str:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            # the directory's sizes bound what zipfile will inflate (it stops there and checks the CRC),
+            # so this check, before python-docx parses anything, bounds the work and the memory
             inflated = sum(info.file_size for info in archive.infolist())
-            if inflated > MAX_UNCOMPRESSED_RATIO * max(len(data), 1 << 20):
-                raise ConversionError(f"{name}: the archive inflates to {inflated} bytes; refused")
+            if max_bytes is not None and inflated > max_bytes:
+                raise TooLarge(f"{name}: the archive inflates to {inflated} bytes, more than the upload limit "
+                               f"of {max_bytes} bytes; refused")
             if "word/document.xml" not in archive.namelist():
                 raise ConversionError(f"{name}: not a Word document (no word/document.xml)")
     except zipfile.BadZipFile:

@@ -170,7 +170,8 @@ def _put(file: Path, collection: str, doc_id: str | None, title: str | None, rep
         _fail(f"{file} is larger than the upload limit ({settings.max_upload_bytes} bytes)", 2)
     try:
         stored = _store(settings).put_document(collection, filename=file.name, data=file.read_bytes(),
-                                               doc_id=doc_id, title=title, replace=replace)
+                                               doc_id=doc_id, title=title, replace=replace,
+                                               max_bytes=settings.max_upload_bytes)
     except StoreError as exc:
         _fail(exc.message, 2)
     except OSError as exc:

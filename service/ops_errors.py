@@ -98,6 +98,11 @@ class PayloadTooLarge(ServiceError):
     code = "payload_too_large"
 
 
+class DocIdConflict(ServiceError):
+    status_code = 409
+    code = "doc_id_conflict"
+
+
 class InsufficientStorage(ServiceError):
     status_code = 507
     code = "insufficient_storage"
@@ -114,6 +119,8 @@ STORE_ERRORS: dict[str, type[ServiceError]] = {
     "document_not_found": StoredDocumentNotFound,
     "exists": CollectionExists,
     "document_exists": DocumentExists,
+    "doc_id_conflict": DocIdConflict,
+    "too_large": PayloadTooLarge,
 }
 
 

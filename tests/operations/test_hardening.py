@@ -1,0 +1,159 @@
+"""Issue 13 (items 3-11): what a hostile caller or a careless editor could do to the real server on loopback.
+
+Each case runs against `notesqa serve` in a child process (service.local_server.LocalServer), except the
+full-disk case, which patches the job store's writes in-process as tests/operations/test_faults.py does.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.local_server import LocalServer
+from tests.operations.conftest import PANDA, RIVER, SECRET
+from tests.operations.test_collections import _docx, _pdf
+
+pytestmark = pytest.mark.integration
+
+
+class Server:
+    """A running `notesqa serve` with its data folder; `call` is an httpx client on its address."""
+
+    def __init__(self, server: LocalServer, data_dir: Path) -> None:
+        self.server, self.data_dir = server, data_dir
+        self.call = httpx.Client(base_url=server.url, timeout=60)
+
+    def upload(self, collection: str, name: str, content: str | bytes, headers: dict | None = None,
+               **form: str) -> httpx.Response:
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        return self.call.post(f"/v1/collections/{collection}/documents", files={"file": (name, data)},
+                              data=form, headers=headers)
+
+    def wait_job(self, job_id: str, headers: dict | None = None, timeout: float = 90) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.call.get(f"/v1/jobs/{job_id}", headers=headers).json()
+            if job.get("state") in ("succeeded", "failed"):
+                return job
+            assert time.monotonic() < deadline, (job, self.server.log()[-3000:])
+            time.sleep(0.1)
+
+    def settle(self, collection: str, headers: dict | None = None) -> None:
+        """Wait until every job of the collection has finished."""
+        for job in self.call.get("/v1/jobs", params={"collection": collection}, headers=headers).json()["jobs"]:
+            self.wait_job(job["id"], headers)
+
+    def originals(self, collection: str) -> set[str]:
+        folder = self.data_dir / "collections" / collection / "originals"
+        return {p.name for p in folder.iterdir() if not p.name.startswith(".")}
+
+
+def _serve(index_dir: Path, data_dir: Path, log_path: Path, **env: str) -> LocalServer:
+    return LocalServer(index_dir, env={"NOTESQA_DATA_DIR": str(data_dir), "NOTESQA_WATCH_INTERVAL_S": "0",
+                                       **env}, log_path=log_path)
+
+
+@pytest.fixture(scope="module")
+def open_server(tiny_default_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """No keys, default limits (the rate limit included): what a single-user loopback install runs."""
+    root = tmp_path_factory.mktemp("hardening-open")
+    with _serve(tiny_default_index, root / "data", root / "serve.log") as server:
+        yield Server(server, root / "data")
+
+
+# --- 3. originals are removed by their exact stored names ----------------------------------------
+
+def test_uploads_and_deletes_touch_only_their_own_originals(open_server: Server) -> None:
+    s = open_server
+    assert s.call.post("/v1/collections", json={"name": "originals"}).status_code == 201
+    assert s.upload("originals", "rep.v2.docx", _docx(["青海湖是中国最大的内陆咸水湖。"], "湖泊笔记")).status_code == 202
+    assert s.upload("originals", "ok.x.pdf", _pdf(["The Yulong glacier lies near Lijiang."])).status_code == 202
+    assert s.originals("originals") == {"rep.v2.docx", "ok.x.pdf"}
+    # documents "rep" and "ok" share the stems' first part with those originals
+    assert s.upload("originals", "rep.txt", RIVER).status_code == 202
+    assert s.upload("originals", "ok.docx", _docx(["大熊猫生活在四川。"], "熊猫笔记")).status_code == 202
+    assert s.originals("originals") == {"rep.v2.docx", "ok.x.pdf", "ok.docx"}
+    s.settle("originals")
+    # replacing "ok" (a .docx) by a .txt removes its own original only
+    assert s.call.put("/v1/collections/originals/documents/ok",
+                      files={"file": ("ok.txt", PANDA.encode())}).status_code == 202
+    assert s.originals("originals") == {"rep.v2.docx", "ok.x.pdf"}
+    # deleting "ok" and "rep" leaves "ok.x" and "rep.v2" whole
+    for doc_id in ("ok", "rep"):
+        deleted = s.call.delete(f"/v1/collections/originals/documents/{doc_id}")
+        assert deleted.status_code == 202, deleted.text
+    assert s.originals("originals") == {"rep.v2.docx", "ok.x.pdf"}
+    # deleting "rep.v2" removes its original, by name
+    assert s.call.delete("/v1/collections/originals/documents/rep.v2").status_code == 202
+    assert s.originals("originals") == {"ok.x.pdf"}
+    s.settle("originals")
+    documents = s.call.get("/v1/collections/originals/documents").json()["documents"]
+    assert [d["doc_id"] for d in documents] == ["ok.x"]
+
+
+# --- 6. a .jsonl cannot take another document's id -------------------------------------------------
+
+def test_a_jsonl_upload_cannot_reuse_a_document_id(open_server: Server) -> None:
+    s = open_server
+    assert s.call.post("/v1/collections", json={"name": "unique"}).status_code == 201
+    job = s.upload("unique", "a.txt", PANDA).json()["job"]
+    assert s.wait_job(job["id"])["state"] == "succeeded"
+    impostor = json.dumps({"doc_id": "a", "text": SECRET}, ensure_ascii=False)
+    refused = s.upload("unique", "bulk.jsonl", impostor)
+    assert refused.status_code == 409 and refused.json()["code"] == "doc_id_conflict", refused.text
+    assert "'a'" in refused.json()["message"] and "a.txt" in refused.json()["message"]
+    # the other way round: a record id is taken, a plain upload of that id is refused too
+    records = "\n".join(json.dumps({"doc_id": d, "text": t}, ensure_ascii=False)
+                        for d, t in (("tea", "龙井茶产于浙江省杭州市。"), ("silk", "苏州的宋锦是传统丝织品。")))
+    assert s.upload("unique", "bulk.jsonl", records).status_code == 202
+    taken = s.upload("unique", "tea.txt", RIVER)
+    assert taken.status_code == 409 and taken.json()["code"] == "doc_id_conflict"
+    # replacing the .jsonl by itself keeps its own ids
+    assert s.call.put("/v1/collections/unique/documents/bulk",
+                      files={"file": ("bulk.jsonl", records.encode())}).status_code == 202
+    s.settle("unique")
+    assert {d["doc_id"] for d in s.call.get("/v1/collections/unique/documents").json()["documents"]} == \
+        {"a", "bulk"}
+    # "a" is still the panda note, and deleting it removes it from answers
+    found = s.call.post("/v1/search", json={"query": "青鸾项目预算", "collection": "unique"}).json()["results"]
+    assert all(SECRET.splitlines()[2][:10] not in r["text"] for r in found)
+    job = s.call.delete("/v1/collections/unique/documents/a").json()["job"]
+    assert s.wait_job(job["id"])["state"] == "succeeded"
+    found = s.call.post("/v1/search", json={"query": "大熊猫", "collection": "unique"}).json()["results"]
+    assert "a" not in {r["doc_id"] for r in found}
+
+
+# --- 8. a docx bomb is refused in the request ------------------------------------------------------
+
+def _docx_bomb(inflated: int) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(_docx(["一段正文。"], "标题"))) as source, \
+            zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bomb:
+        for info in source.infolist():
+            bomb.writestr(info, source.read(info))
+        bomb.writestr("word/media/padding.bin", b"\0" * inflated)
+    return buffer.getvalue()
+
+
+def test_a_docx_that_inflates_past_the_upload_limit_is_refused_with_413(open_server: Server) -> None:
+    s = open_server
+    assert s.call.post("/v1/collections", json={"name": "bombs"}).status_code == 201
+    bomb = _docx_bomb(21 * 1024 * 1024)  # the default upload limit is 20 MiB
+    assert len(bomb) < 100 * 1024
+    started = time.monotonic()
+    refused = s.upload("bombs", "bomb.docx", bomb)
+    assert refused.status_code == 413 and refused.json()["code"] == "payload_too_large", refused.text
+    assert "inflates" in refused.json()["message"]
+    assert time.monotonic() - started < 5  # refused from the archive's directory, before parsing
+    assert s.call.get("/v1/collections/bombs/documents").json()["documents"] == []
+    assert s.originals("bombs") == set()
+    assert s.call.get("/v1/jobs", params={"collection": "bombs"}).json()["jobs"] == []
+    # under the limit it is an ordinary document
+    assert s.upload("bombs", "fine.docx", _docx_bomb(1024 * 1024)).status_code == 202
