@@ -54,8 +54,11 @@ def evidence_sentence(context: str, answer: str, answer_start: int | None = None
     return context[left:right].strip()
 
 
-def convert_squad(path: str | Path, *, lang: str = "zh") -> tuple[list[dict], list[dict]]:
-    """-> (questions in the project format, passages as corpus records)."""
+def convert_squad(path: str | Path, *, lang: str = "zh", skip_bad: bool = False) -> tuple[list[dict], list[dict]]:
+    """-> (questions in the project format, passages as corpus records).
+
+    A bad row (empty question, missing context) fails the conversion, naming every one, unless
+    `skip_bad`: then it is left out (a training run takes a raw public file as it is)."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
@@ -113,7 +116,7 @@ def convert_squad(path: str | Path, *, lang: str = "zh") -> tuple[list[dict], li
                 evidence = evidence_sentence(context, str(first["text"]).strip(), first.get("answer_start"))
                 questions.append(_record(qid, question, answers, [evidence] if evidence else [], [doc_id],
                                          True, "span", lang))
-    if errors:
+    if errors and not skip_bad:
         raise ConversionError(_error_summary(path, errors))
     if not questions:
         raise ConversionError(f"{path}: no questions found")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -11,8 +12,12 @@ import numpy as np
 from index.embedders import DEFAULT_EMBEDDER, Embedder, create_embedder
 from index.models import Paragraph
 from index.snapshot import Snapshot, load_snapshot
-from retrieval.answering import AnswerComposer, AnswerSettings, question_type
-from retrieval.query_analysis import expand_query, schedule_day, with_equivalents
+from retrieval.answer.features import CorpusStats
+from retrieval.answer.model import DEFAULT_MODEL, load_model
+from retrieval.answer.question import AnalysedQuestion, analyse_question
+from retrieval.answer.reader import AnswerReader, ReaderSettings
+from retrieval.answer.render import render
+from retrieval.query_analysis import schedule_day, with_equivalents
 from retrieval.search import HybridSearcher, SearchHit, SearchSettings
 
 
@@ -32,25 +37,47 @@ class Citation:
 
 
 @dataclass
+class FactCitation:
+    """Where the fact stands: offsets in the cited paragraph's text (exact) and in the source file (the
+    paragraph's start plus the same offset: exact for a paragraph that is one unbroken run of its source)."""
+    marker: int
+    doc_id: str
+    paragraph_id: str
+    paragraph_start: int
+    paragraph_end: int
+    start: int
+    end: int
+
+
+@dataclass
 class Answer:
     question: str
     answer: str
     abstained: bool
     citations: list[Citation] = field(default_factory=list)
-    confidence: float = 0.0
+    confidence: float = 0.0  # calibrated probability that the answer is right (also given when abstaining)
     hits: list[SearchHit] = field(default_factory=list)  # the ranking the answer was drawn from
+    fact: str | None = None  # the concise answer, when the answer holds one
+    fact_citation: FactCitation | None = None
 
     def to_dict(self) -> dict:
         return {"answer": self.answer, "abstained": self.abstained,
-                "citations": [asdict(c) for c in self.citations]}
+                "citations": [asdict(c) for c in self.citations], "fact": self.fact,
+                "fact_citation": asdict(self.fact_citation) if self.fact_citation else None,
+                "confidence": round(self.confidence, 4)}
 
 
 _ROW_DATE = re.compile(r"^(?:(\d{4})\s*年\s*)?(\d{1,2})\s*月\s*(\d{1,2})\s*日")
-ANSWER_TYPE_DEPTH = 20  # candidates re-ordered by whether they hold the kind of fact asked for
-ANSWER_TYPE_BONUS = 0.15
 
 
-def _check_text(text: str) -> None:
+@dataclass(frozen=True)
+class AskSettings:
+    rerank_depth: int = 30  # fused hits the reranker orders
+    answer_max_chars: int = 80  # the answer is the unit that holds the fact, cut around it to this length
+
+
+def check_text(text: str) -> None:
+    """The one check of a question or query's text before it reaches the engines."""
     if not text.strip():
         raise ValueError("the text is empty")
     if "\x00" in text or any("\ud800" <= ch <= "\udfff" for ch in text):
@@ -59,13 +86,17 @@ def _check_text(text: str) -> None:
 
 class NotesQA:
     def __init__(self, snapshot: Snapshot, embedder: Embedder, search_settings: SearchSettings | None = None,
-                 answer_settings: AnswerSettings | None = None) -> None:
+                 reader_settings: ReaderSettings | None = None, ask_settings: AskSettings | None = None,
+                 model_path: str | Path | None = DEFAULT_MODEL) -> None:
+        """`model_path` None: no fitted answer model (the training command computes features only)."""
         self.snapshot = snapshot
         self.embedder = embedder
         self.searcher = HybridSearcher(snapshot, embedder, search_settings)
         searchable = [snapshot.paragraphs[i] for i in snapshot.searchable]
         titles = {doc_id: info["title"] for doc_id, info in snapshot.documents.items()}
-        self.composer = AnswerComposer(snapshot.keyword_df, searchable, embedder, answer_settings, titles)
+        self.stats = CorpusStats.of(snapshot.keyword_df, searchable, titles)
+        self.reader = AnswerReader(self.stats, load_model(model_path) if model_path else None, reader_settings)
+        self.ask_settings = ask_settings or AskSettings()
         self._by_id = {(p.doc_id, p.paragraph_id): p for p in snapshot.paragraphs}
 
     @classmethod
@@ -76,19 +107,22 @@ class NotesQA:
     def title(self, doc_id: str) -> str:
         return self.snapshot.documents[doc_id]["title"]
 
-    def _retrieve(self, question: str, top_k: int, mode: str = "hybrid") -> tuple[list[SearchHit], np.ndarray, str]:
-        _check_text(question)
-        query_vector = self.embedder.encode_query([question])[0]
-        analysed = expand_query(question)
-        depth = max(top_k, ANSWER_TYPE_DEPTH)
-        hits = self.searcher.search(analysed, depth, query_vector=query_vector, mode=mode)
-        if mode == "hybrid" and hits and (date := self._schedule_date(question, hits[0].paragraph.doc_id)):
+    def analyse(self, question: str) -> AnalysedQuestion:
+        check_text(question)
+        return analyse_question(question, lambda word: word in self.snapshot.keyword_df)
+
+    def fused_hits(self, question: AnalysedQuestion, depth: int, mode: str = "hybrid",
+                   doc_ids: Sequence[str] | None = None, query_vector: np.ndarray | None = None) -> list[SearchHit]:
+        """The fused (not yet reranked) ranking, `depth` deep; `doc_ids` restricts it to those documents."""
+        if query_vector is None and mode != "keyword":
+            query_vector = self.embedder.encode_query([question.asked])[0]
+        query = question.analysed
+        hits = self.searcher.search(query, depth, query_vector=query_vector, mode=mode, doc_ids=doc_ids)
+        if mode == "hybrid" and hits and (date := self._schedule_date(question.asked, hits[0].paragraph.doc_id)):
             # "第一天下午" names no date: read it off the schedule of the document found, then search again
-            analysed = with_equivalents(analysed, [date])
-            hits = self.searcher.search(analysed, depth, query_vector=query_vector, mode=mode)
-        if mode == "hybrid":
-            hits = self._prefer_answer_type(question, hits)
-        return hits[:top_k], query_vector, analysed
+            query = with_equivalents(query, [date])
+            hits = self.searcher.search(query, depth, query_vector=query_vector, mode=mode, doc_ids=doc_ids)
+        return hits
 
     @cached_property
     def _schedule_dates(self) -> dict[str, list[str]]:
@@ -106,31 +140,35 @@ class NotesQA:
         dates = self._schedule_dates.get(doc_id, [])
         return dates[day] if -len(dates) <= day < len(dates) else None
 
-    @staticmethod
-    def _prefer_answer_type(question: str, hits: list[SearchHit]) -> list[SearchHit]:
-        """A question asking for a date, number, place... favours paragraphs that hold one."""
-        qtype = question_type(question)
-        if qtype is None:
-            return hits
-        for hit in hits:
-            if AnswerComposer.extract_fact(qtype, hit.paragraph.text, question):
-                hit.score += ANSWER_TYPE_BONUS
-        return sorted(hits, key=lambda h: -h.score)
+    def search(self, query: str, top_k: int = 10, mode: str = "hybrid",
+               doc_ids: Sequence[str] | None = None) -> list[SearchHit]:
+        """Hybrid search reordered by the fitted reranker; "dense" and "keyword" are the baselines' rankings."""
+        question = self.analyse(query)
+        if mode != "hybrid":
+            return self.fused_hits(question, top_k, mode, doc_ids)
+        hits = self.fused_hits(question, max(top_k, self.ask_settings.rerank_depth), mode, doc_ids)
+        return self.reader.rerank(self.reader.context(question), hits)[0][:top_k]
 
-    def search(self, query: str, top_k: int = 10, mode: str = "hybrid") -> list[SearchHit]:
-        return self._retrieve(query, top_k, mode)[0]
-
-    def ask(self, question: str, top_k: int = 5) -> Answer:
-        hits, query_vector, analysed = self._retrieve(question, max(top_k, 5))
-        composed = self.composer.compose(question, hits, query_vector, analysed=analysed)
+    def ask(self, question: str, top_k: int = 5, doc_ids: Sequence[str] | None = None) -> Answer:
+        analysed = self.analyse(question)
+        hits = self.fused_hits(analysed, max(top_k, self.ask_settings.rerank_depth), doc_ids=doc_ids)
+        reading = self.reader.read(analysed, hits)
+        rendered = render(reading, analysed.english, self.reader.abstain_below, self.ask_settings.answer_max_chars)
         citations = [
             Citation(marker=c.marker, doc_id=c.hit.paragraph.doc_id, title=self.title(c.hit.paragraph.doc_id),
                      paragraph_id=c.hit.paragraph.paragraph_id, paragraph_number=c.hit.paragraph.paragraph_number,
                      section=c.hit.paragraph.section, text=c.hit.paragraph.text, quote=c.quote,
                      start=c.hit.paragraph.start, end=c.hit.paragraph.end, score=round(c.hit.score, 4))
-            for c in composed.claims
+            for c in rendered.claims
         ]
-        return Answer(question, composed.answer, composed.abstained, citations, composed.confidence, hits[:top_k])
+        fact_citation = None
+        if rendered.fact_offsets is not None and rendered.claims:
+            p = rendered.claims[0].hit.paragraph
+            begin, finish = rendered.fact_offsets
+            fact_citation = FactCitation(rendered.claims[0].marker, p.doc_id, p.paragraph_id, begin, finish,
+                                         min(p.start + begin, p.end), min(p.start + finish, p.end))
+        return Answer(question, rendered.answer, rendered.abstained, citations, rendered.confidence,
+                      reading.hits[:top_k], rendered.fact, fact_citation)
 
     def documents(self) -> list[dict]:
         return list(self.snapshot.documents.values())

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -63,27 +65,45 @@ class HybridSearcher:
         n = len(self.snapshot.searchable)
         return math.log(1 + n / max(self.snapshot.keyword_df.get(term, 1), 1)) / math.log(1 + n)
 
+    @cached_property
+    def _rows_of_document(self) -> dict[str, list[int]]:
+        rows: dict[str, list[int]] = {}
+        for row, position in enumerate(self.snapshot.searchable):
+            rows.setdefault(self.snapshot.paragraphs[int(position)].doc_id, []).append(row)
+        return rows
+
     def search(self, query: str, top_k: int = 10, *, query_vector: np.ndarray | None = None,
-               mode: str = "hybrid") -> list[SearchHit]:
-        """mode: "hybrid" (default), "dense" or "keyword" (the latter two for baselines)."""
+               mode: str = "hybrid", doc_ids: Sequence[str] | None = None) -> list[SearchHit]:
+        """mode: "hybrid" (default), "dense" or "keyword" (the latter two for baselines).
+
+        `doc_ids`: only these documents' paragraphs, each scored exactly (an unknown id finds nothing)."""
         snap, cfg = self.snapshot, self.settings
         n = len(snap.searchable)
         if n == 0:
             return []
         depth = min(n, max(cfg.candidates, top_k * 4))
+        allowed: list[int] | None = None
+        if doc_ids is not None:
+            allowed = sorted({r for d in doc_ids for r in self._rows_of_document.get(d, [])})
+            if not allowed:
+                return []
         dense_scores: dict[int, float] = {}
         if mode in ("hybrid", "dense"):
             if query_vector is None:
                 query_vector = self.embedder.encode_query([query])[0]
-            scores, rows = snap.dense.search(query_vector.reshape(1, -1).astype(np.float32), depth)
-            dense_scores = {int(r): float(s) for r, s in zip(rows[0], scores[0]) if r >= 0}
+            if allowed is None:
+                scores, rows = snap.dense.search(query_vector.reshape(1, -1).astype(np.float32), depth)
+                dense_scores = {int(r): float(s) for r, s in zip(rows[0], scores[0]) if r >= 0}
         keyword_all = np.zeros(n, dtype=np.float32)
         if mode in ("hybrid", "keyword"):
             tokens = keyword_tokens(query)
             if tokens:
                 keyword_all = np.asarray(snap.keyword.get_scores(tokens), dtype=np.float32)
-        keyword_top = [int(r) for r in np.argsort(-keyword_all)[:depth] if keyword_all[r] > 0]
-        rows = list(dict.fromkeys(list(dense_scores) + keyword_top))
+        if allowed is not None:
+            rows = allowed
+        else:
+            keyword_top = [int(r) for r in np.argsort(-keyword_all)[:depth] if keyword_all[r] > 0]
+            rows = list(dict.fromkeys(list(dense_scores) + keyword_top))
         if not rows:
             return []
         if mode in ("hybrid", "dense"):

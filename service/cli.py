@@ -176,17 +176,21 @@ def reload_on_sighup(service: QAService) -> None:
 @app.command()
 def ask(question: Annotated[str, typer.Argument(help="The question.")], index: IndexOption = None,
         top_k: Annotated[int, typer.Option("--top-k", help="Paragraphs to retrieve.")] = 5,
-        embedder: EmbedderOption = None, json_output: JsonOption = False) -> None:
-    """Answer a question from the index, with citations."""
+        embedder: EmbedderOption = None, json_output: JsonOption = False,
+        doc_ids: Annotated[list[str] | None, typer.Option("--doc-id", help="Answer from this document only "
+                                                          "(repeat for several).")] = None) -> None:
+    """Answer a question from the index, with citations (--json adds fact, fact_citation, confidence)."""
     service = load_service(make_settings(index_dir=index, embedder=embedder))
     try:
-        response = service.ask(question, top_k)
+        response = service.ask(question, top_k, doc_ids or None)
     except ServiceError as exc:
         fail(exc.message, EXIT_BAD_INPUT)
     if json_output:
         print_json(response.model_dump())
         return
     typer.secho(response.answer, fg=typer.colors.YELLOW if response.abstained else None, bold=True)
+    if response.fact:
+        typer.echo(f"fact: {response.fact}   confidence {response.confidence:.2f}")
     for citation in response.citations:
         typer.echo()
         typer.secho(citation_heading(citation.model_dump()), fg=typer.colors.CYAN)
@@ -196,11 +200,13 @@ def ask(question: Annotated[str, typer.Argument(help="The question.")], index: I
 @app.command()
 def search(query: Annotated[str, typer.Argument(help="The search text.")], index: IndexOption = None,
            top_k: Annotated[int, typer.Option("--top-k", help="Results to show.")] = 10,
-           embedder: EmbedderOption = None, json_output: JsonOption = False) -> None:
+           embedder: EmbedderOption = None, json_output: JsonOption = False,
+           doc_ids: Annotated[list[str] | None, typer.Option("--doc-id", help="Search this document only "
+                                                             "(repeat for several).")] = None) -> None:
     """List the paragraphs that best match a query."""
     service = load_service(make_settings(index_dir=index, embedder=embedder))
     try:
-        response = service.search(query, top_k)
+        response = service.search(query, top_k, doc_ids or None)
     except ServiceError as exc:
         fail(exc.message, EXIT_BAD_INPUT)
     if json_output:
@@ -220,3 +226,6 @@ def search(query: Annotated[str, typer.Argument(help="The search text.")], index
 from evaluation.cli import eval_app  # noqa: E402  (imported last: it uses the helpers above)
 
 app.add_typer(eval_app, name="eval")
+from evaluation.training import train_app  # noqa: E402  (like eval: the training command scores the pipeline)
+
+app.add_typer(train_app, name="train")

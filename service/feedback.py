@@ -40,7 +40,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from index.normalization import mostly_latin
-from retrieval.answering import ABSTAIN_MESSAGE, ABSTAIN_MESSAGE_EN
+from retrieval.answer.render import ABSTAIN_MESSAGE, ABSTAIN_MESSAGE_EN
 
 try:  # POSIX: also lock against other server processes appending to the same file
     import fcntl
@@ -70,6 +70,9 @@ class FeedbackRequest(BaseModel):
     question: StrictStr = Field(description="The question as asked.",
                                 examples=["资产追回工作组2018年的会议是哪天开幕的？"])
     answer: StrictStr = Field(max_length=MAX_ANSWER_CHARS, description="The answer text as shown.")
+    fact: StrictStr | None = Field(default=None, max_length=MAX_ANSWER_CHARS,
+                                   description="The answer's `fact` as /v1/ask gave it (becomes the gold answer "
+                                               "of an exported 👍 record).")
     rating: Literal["up", "down"]
     comment: StrictStr | None = Field(default=None, max_length=MAX_COMMENT_CHARS)
     citations: list[FeedbackCitation] = Field(default_factory=list, max_length=MAX_CITATIONS)
@@ -109,6 +112,7 @@ def new_record(body: FeedbackRequest, *, origin: str | None = None) -> dict[str,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "question": body.question,
         "answer": body.answer,
+        "fact": body.fact,
         "abstained": abstained,
         "rating": body.rating,
         "comment": (body.comment or "").strip() or None,
@@ -176,16 +180,8 @@ def store_for(path: str | Path) -> FeedbackStore:
 # --- export -------------------------------------------------------------------------------------
 
 _MARKER = re.compile(r"\[\d+\]")
-# "2018 年 6 月 6 日。<quoted sentence>[1]": a short lead that is not itself a cited sentence
-_FACT = re.compile(r"\s*([^。\[\]\n]{1,80}?)(?:。|\.\s)(?!\s*\[\d+\])(?=.*\[\d+\])", re.S)
-# as retrieval.answering splits sentences; "…" joins non-adjacent sentences of one quote
+# "…" joins non-adjacent sentences of one quote
 _SENTENCE_END = re.compile(r"(?<=[。！？!?])\s*|\s*…\s*")
-
-
-def direct_fact(answer: str) -> str:
-    """The short fact an extractive answer leads with, or '' when it only quotes sentences."""
-    match = _FACT.match(answer)
-    return match.group(1).strip() if match else ""
 
 
 def _evidence(citations: Iterable[dict]) -> list[str]:
@@ -209,7 +205,7 @@ def to_eval_item(record: dict[str, Any]) -> dict[str, Any]:
         for citation in citations:
             if citation.get("doc_id") and citation["doc_id"] not in doc_ids:
                 doc_ids.append(citation["doc_id"])
-    fact = direct_fact(record.get("answer") or "") if gold else ""
+    fact = (record.get("fact") or "") if gold else ""  # the service's own fact field, never re-parsed
     return {
         "id": f"fb-{str(record.get('id', ''))[:12]}",
         "question": record["question"],

@@ -54,19 +54,19 @@ class QAService:
         log.info("now serving snapshot %s", fresh.snapshot.path.name)
         return self.health()
 
-    def ask(self, question: str, top_k: int = 5) -> AskResponse:
+    def ask(self, question: str, top_k: int = 5, doc_ids: list[str] | None = None) -> AskResponse:
         self._check_text("question", question)
         self._check_top_k(top_k)
         with self._query_lock:
-            answer = self._qa.ask(question, top_k=top_k)
+            answer = self._qa.ask(question, top_k=top_k, doc_ids=doc_ids)
         return AskResponse.from_answer(answer)
 
-    def search(self, query: str, top_k: int = 10) -> SearchResponse:
+    def search(self, query: str, top_k: int = 10, doc_ids: list[str] | None = None) -> SearchResponse:
         self._check_text("query", query)
         self._check_top_k(top_k)
         with self._query_lock:
             qa = self._qa
-            hits = qa.search(query, top_k=top_k)
+            hits = qa.search(query, top_k=top_k, doc_ids=doc_ids)
         titles = {doc_id: info["title"] for doc_id, info in qa.snapshot.documents.items()}
         return SearchResponse.from_hits(hits, titles)
 

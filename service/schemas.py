@@ -1,7 +1,7 @@
 """Request and response bodies of the HTTP API (the CLI's --json prints the same)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, StrictInt, StrictStr, model_serializer
 
@@ -18,6 +18,9 @@ class AskRequest(BaseModel):
     top_k: StrictInt = Field(default=5, description="Paragraphs to retrieve (1..max_top_k).")
     collection: StrictStr | None = Field(default=None, max_length=64,
                                          description="Collection to answer from (default: the default collection).")
+    doc_ids: list[Annotated[StrictStr, Field(max_length=200)]] | None = Field(
+        default=None, max_length=100,
+        description="Answer from these documents only (ids within the collection; an unknown id finds nothing).")
 
 
 class SearchRequest(BaseModel):
@@ -25,6 +28,8 @@ class SearchRequest(BaseModel):
     top_k: StrictInt = Field(default=10, description="Results to return (1..max_top_k).")
     collection: StrictStr | None = Field(default=None, max_length=64,
                                          description="Collection to search (default: the default collection).")
+    doc_ids: list[Annotated[StrictStr, Field(max_length=200)]] | None = Field(
+        default=None, max_length=100, description="Search these documents only (ids within the collection).")
 
 
 # Responses
@@ -59,10 +64,26 @@ class CitationOut(BaseModel):
         return data
 
 
+class FactCitationOut(BaseModel):
+    marker: int = Field(description="The citation ([n]) whose paragraph holds the fact.")
+    doc_id: str
+    paragraph_id: str
+    paragraph_start: int = Field(description="Offset of the fact in the cited paragraph's `text`.")
+    paragraph_end: int
+    start: int = Field(description="Offset of the fact in the decoded source file (exact when the paragraph "
+                                   "is one unbroken run of the source, as most are).")
+    end: int
+
+
 class AskResponse(BaseModel):
-    answer: str
+    answer: str = Field(description="The clause or sentence that answers, with [n] citation markers.")
     abstained: bool = Field(description="True when the notes hold no answer; `answer` then says so.")
     citations: list[CitationOut]
+    fact: str | None = Field(default=None, description="The concise answer (a date, a name, a figure...), "
+                                                       "or null when the answer is the clause itself.")
+    fact_citation: FactCitationOut | None = None
+    confidence: float = Field(default=0.0, description="Calibrated probability that the answer is right "
+                                                       "(given also when abstaining: it was too low).")
 
     @classmethod
     def from_answer(cls, answer: Answer) -> AskResponse:

@@ -578,6 +578,7 @@
         var kinds = {};
         turn.citations.forEach(function (c) { kinds[c.marker] = c.kind; });
         turn.answer = data.answer;
+        turn.fact = data.fact || null;  // bold only what the service names as the fact
         turn.abstained = !!data.abstained;
         turn.citations = (data.citations || []).map(function (c) {
           var copy = Object.assign({}, c);
@@ -763,18 +764,20 @@
     }
     var byMarker = {};
     turn.citations.forEach(function (c) { byMarker[c.marker] = c; });
-    var text = turn.answer, re = /\[(\d+)\]/g, pos = 0, m;
-    // an extractive answer may lead with the fact itself ("2018 年 6 月 6 日。<quoted sentence>[1]")
-    var lead = /^([^。\[\]\n]{1,80}?)(。|\.\s)(?!\s*\[\d+\])(?=[\s\S]*\[\d+\])/.exec(text);
-    if (lead) {
-      node.appendChild(el("strong", { class: "fact", text: lead[1] }));
-      pos = lead[1].length;
-      re.lastIndex = pos;
-    }
+    var text = turn.answer, re = /\[(\d+)\]/g, pos = 0, m, factShown = false;
+    // the fact, when the service gives one, is bolded where it stands in the answer text (once)
+    var addText = function (piece) {
+      var at = turn.fact && !factShown ? piece.indexOf(turn.fact) : -1;
+      if (at < 0) { node.appendChild(document.createTextNode(piece)); return; }
+      factShown = true;
+      if (at > 0) node.appendChild(document.createTextNode(piece.slice(0, at)));
+      node.appendChild(el("strong", { class: "fact", text: turn.fact }));
+      if (at + turn.fact.length < piece.length) node.appendChild(document.createTextNode(piece.slice(at + turn.fact.length)));
+    };
     while ((m = re.exec(text))) {
       var citation = byMarker[Number(m[1])];
       if (!citation) continue;
-      if (m.index > pos) node.appendChild(document.createTextNode(text.slice(pos, m.index)));
+      if (m.index > pos) addText(text.slice(pos, m.index));
       node.appendChild(el("button", {
         class: "marker", type: "button", text: "[" + m[1] + "]",
         "aria-label": this.T.cite(m[1], citation.title + " " + this.label(citation)),
@@ -782,7 +785,7 @@
       }));
       pos = m.index + m[0].length;
     }
-    if (pos < text.length) node.appendChild(document.createTextNode(text.slice(pos)));
+    if (pos < text.length) addText(text.slice(pos));
     if (turn.status === "streaming") this.scrollToEnd();
   };
 
@@ -872,7 +875,7 @@
   Widget.prototype.rate = function (turn, rating, comment, note) {
     var self = this, T = this.T;
     var body = {
-      question: turn.question, answer: turn.answer, rating: rating, abstained: !!turn.abstained,
+      question: turn.question, answer: turn.answer, fact: turn.fact || null, rating: rating, abstained: !!turn.abstained,
       citations: turn.citations.map(function (c) {
         return { marker: c.marker, doc_id: c.doc_id, paragraph_id: c.paragraph_id, title: c.title,
                  paragraph_number: c.paragraph_number, section: c.section, quote: c.quote };

@@ -1,0 +1,58 @@
+"""Rendering: a reading becomes the cited answer, its fact and the fact's place in the source."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from retrieval.answer.reader import Reading
+from retrieval.search import SearchHit
+
+ABSTAIN_MESSAGE = "资料中没有找到相关内容。"
+ABSTAIN_MESSAGE_EN = "The notes do not contain an answer to this question."
+ELLIPSIS = "…"
+
+
+@dataclass
+class Claim:
+    hit: SearchHit
+    quote: str
+    marker: int
+
+
+@dataclass
+class RenderedAnswer:
+    answer: str
+    abstained: bool
+    claims: list[Claim]
+    fact: str | None
+    fact_offsets: tuple[int, int] | None  # in the cited paragraph's text
+    confidence: float
+
+
+def abstention(english: bool, confidence: float = 0.0) -> RenderedAnswer:
+    return RenderedAnswer(ABSTAIN_MESSAGE_EN if english else ABSTAIN_MESSAGE, True, [], None, None, confidence)
+
+
+def _window(text: str, start: int, end: int, budget: int) -> tuple[str, int]:
+    """At most `budget` characters of `text` around [start, end), cut ends marked; -> (text, its offset)."""
+    if len(text) <= budget:
+        return text, 0
+    spare = max(budget - (end - start), 0)
+    left = max(0, min(start - spare // 2, len(text) - budget))
+    right = min(len(text), max(end, left + budget))
+    piece = text[left:right]
+    return (ELLIPSIS if left else "") + piece + (ELLIPSIS if right < len(text) else ""), left
+
+
+def render(reading: Reading, english: bool, abstain_below: float, answer_max_chars: int) -> RenderedAnswer:
+    """The unit that holds the best span, marked [1] against its paragraph; the span is the fact unless it is
+    the whole unit (a reason, a list: the clause is the answer)."""
+    if reading.best is None or reading.confidence < abstain_below:
+        return abstention(english, reading.confidence)
+    info, span = reading.unit, reading.span
+    hit = reading.hits[info.paragraph_index]
+    unit = info.unit.text
+    shown, offset = _window(unit, span.start, span.end, answer_max_chars)
+    fact = None if span.kind == "unit" else unit[span.start:span.end]
+    fact_offsets = None if fact is None else (info.unit.start + span.start, info.unit.start + span.end)
+    claim = Claim(hit, unit, 1)
+    return RenderedAnswer(f"{shown}[1]", False, [claim], fact, fact_offsets, reading.confidence)
