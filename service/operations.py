@@ -9,8 +9,11 @@ The middleware, for every request under /v1 (and /metrics):
      configured the API is open (and `notesqa serve` only binds loopback); once any key exists,
      a missing or unknown key is 401. A public (widget) key is accepted only with an `Origin`
      header it was created for, and only on the question routes;
-  2. applies the rate limit (token bucket per key, or per client IP when open): 429 + Retry-After;
-  3. bounds the body (JSON: max_request_bytes; uploads: max_upload_bytes): 413;
+  2. applies the rate limit (token bucket per key, or per client IP when open): 429 + Retry-After; when
+     the API is open (no key configured), loopback clients are not limited unless
+     rate_limit_loopback_when_open;
+  3. bounds the body (JSON: max_request_bytes; uploads: max_upload_bytes): 413; a JSON body nested deeper
+     than max_json_depth is refused (400 invalid_request) before anything parses it;
   4. for routes that take `collection` in a JSON body (ask, search, ask/stream, feedback), checks
      the key may use that collection before the handler runs: 403;
   5. admits at most max_concurrent_queries ask/search at once, the rest wait up to queue_timeout_s,
@@ -320,7 +323,8 @@ class OperationsMiddleware:
         # a public (widget) key is shared by every visitor: each of them gets its own bucket
         bucket = f"ip:{client_ip}" if who.open else \
             f"{who.rate_key}:ip:{client_ip}" if who.role in ("public", VIEW_LINK_ROLE) else who.rate_key
-        wait = ops.buckets.take(bucket)
+        exempt = who.open and not ops.settings.rate_limit_loopback_when_open and is_loopback(client_ip)
+        wait = 0.0 if exempt else ops.buckets.take(bucket)
         if wait > 0:
             return await self._reject(ops, scope, receive, send, 429, "rate_limited",
                                       "too many requests; slow down", {"Retry-After": retry_after(wait)})
@@ -337,19 +341,25 @@ class OperationsMiddleware:
                                       f"the request body is larger than {limit} bytes")
         receive = _limited(receive, limit)
 
-        # 4. the collection named in a JSON body
+        # 4. the collection named in a JSON body (every JSON body is depth-checked on the way)
         action = BODY_COLLECTION_ROUTES.get(path)
-        if action and method == "POST" and (who.role == "public" or ALL not in who.collections):
+        check_collection = action and method == "POST" and (who.role == "public" or ALL not in who.collections)
+        if check_collection or (not upload and method in ("POST", "PUT", "PATCH")):
             try:
                 body = await _read_body(receive)
             except BodyTooLarge as exc:
                 return await self._reject(ops, scope, receive, send, 413, "payload_too_large", str(exc.detail))
+            if json_depth_exceeds(body, ops.settings.max_json_depth):
+                return await self._reject(ops, scope, receive, send, 400, "invalid_request",
+                                          f"the JSON body is nested deeper than {ops.settings.max_json_depth} "
+                                          "levels")
+            receive = _replay(body, receive)
+        if check_collection:
             collection = _body_collection(body) if path in COLLECTION_AWARE_ROUTES else None
             collection = collection or ops.settings.default_collection
             if not who.can(action, collection):
                 return await self._reject(ops, scope, receive, send, 403, "forbidden",
                                           f"the key {who.name!r} may not use collection {collection!r}")
-            receive = _replay(body, receive)
 
         # 5. admission control for the question routes
         if method == "POST" and path in QUERY_ROUTES:
@@ -434,10 +444,32 @@ def _replay(body: bytes, receive: Any) -> Any:
     return replay
 
 
+_JSON_TOKEN = re.compile(rb'[\[\]{}]|"(?:[^"\\]|\\.)*"')
+
+
+def json_depth_exceeds(body: bytes, limit: int) -> bool:
+    """Whether `body`, read as JSON, nests arrays/objects deeper than `limit` (strings are skipped whole).
+
+    A linear scan with no recursion: json.loads on a few thousand nested brackets raises RecursionError.
+    Malformed JSON is not judged here (the route's parser answers it)."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    depth = 0
+    for match in _JSON_TOKEN.finditer(body):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif token in (b"]", b"}"):
+            depth -= 1
+    return False
+
+
 def _body_collection(body: bytes) -> str | None:
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     value = data.get("collection") if isinstance(data, dict) else None
     return value if isinstance(value, str) else None

@@ -39,9 +39,12 @@ class Settings(BaseSettings):
     default_collection: str = "default"  # the name under which `index_dir` is served
     auth_required: bool = False  # refuse /v1 without a key even when keys.json is empty (set by `serve`)
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)  # JSON bodies
-    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)  # document uploads
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)  # document uploads; also what a .docx may inflate to
+    max_json_depth: int = Field(default=32, ge=4, le=512)  # JSON bodies nested deeper are refused (400) before parsing
     rate_limit_per_minute: float = Field(default=600.0, ge=0)  # per key, or per client IP when open; 0 = off
     rate_limit_burst: int = Field(default=120, ge=1)
+    # with no key configured (a single-user install), callers on loopback are not throttled at all
+    rate_limit_loopback_when_open: bool = False
     max_concurrent_queries: int = Field(default=16, ge=1)  # ask/search admitted at once (then 503)
     queue_timeout_s: float = Field(default=10.0, gt=0)  # wait for a slot before answering 503
     request_timeout_s: float = Field(default=60.0, gt=0)  # ask/search answered 504 after this

@@ -14,12 +14,14 @@ import binascii
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import threading
 import time
 from pathlib import Path
 
 MAC_BYTES = 18  # 144 bits: far beyond guessing, short enough for a URL
+EXPIRY = re.compile(r"[0-9a-f]{1,16}")  # the expiry as sign() writes it: at most 64 bits of lowercase hex
 
 
 class ViewLinks:
@@ -47,6 +49,8 @@ class ViewLinks:
     def verify(self, token: str, collection: str, doc_id: str, now: float | None = None) -> bool:
         """True if `token` was signed here for this document of this collection and has not expired."""
         expiry, _, mac = token.partition(".")
+        if not EXPIRY.fullmatch(expiry) or len(mac) > 4 * MAC_BYTES:  # bounded parsing of what a caller sent
+            return False
         try:
             expires = int(expiry, 16)
             given = base64.urlsafe_b64decode(mac.encode("ascii"))

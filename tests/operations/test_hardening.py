@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
+import shutil
 import time
 import zipfile
 from collections.abc import Iterator
@@ -16,11 +16,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from service.auth import KeyStore
 from service.local_server import LocalServer
-from tests.operations.conftest import PANDA, RIVER, SECRET
+from tests.operations.conftest import PANDA, RIVER, SECRET, bearer
 from tests.operations.test_collections import _docx, _pdf
 
 pytestmark = pytest.mark.integration
+
+WIDGET_ORIGIN = "https://widget.example"
 
 
 class Server:
@@ -122,7 +125,9 @@ def test_a_jsonl_upload_cannot_reuse_a_document_id(open_server: Server) -> None:
     assert {d["doc_id"] for d in s.call.get("/v1/collections/unique/documents").json()["documents"]} == \
         {"a", "bulk"}
     # "a" is still the panda note, and deleting it removes it from answers
-    found = s.call.post("/v1/search", json={"query": "青鸾项目预算", "collection": "unique"}).json()["results"]
+    found = s.call.post("/v1/search", json={"query": "青鸾项目预算", "collection": "unique"}).json()
+    assert "results" in found, found
+    found = found["results"]
     assert all(SECRET.splitlines()[2][:10] not in r["text"] for r in found)
     job = s.call.delete("/v1/collections/unique/documents/a").json()["job"]
     assert s.wait_job(job["id"])["state"] == "succeeded"
@@ -157,3 +162,80 @@ def test_a_docx_that_inflates_past_the_upload_limit_is_refused_with_413(open_ser
     assert s.call.get("/v1/jobs", params={"collection": "bombs"}).json()["jobs"] == []
     # under the limit it is an ordinary document
     assert s.upload("bombs", "fine.docx", _docx_bomb(1024 * 1024)).status_code == 202
+
+
+@pytest.fixture(scope="module")
+def keyed_server(tiny_default_index: Path, two_collections: Path,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dict[str, str]]]:
+    """Collections alpha (panda) and beta (river, secret), keys required; tokens by name."""
+    root = tmp_path_factory.mktemp("hardening-keyed")
+    data_dir = Path(shutil.copytree(two_collections, root / "data"))
+    store = KeyStore(data_dir / "keys.json")
+    tokens = {
+        "admin": store.create("admin", "admin", ["*"])[1],
+        "reader_alpha": store.create("reader-alpha", "reader", ["alpha"])[1],
+        "reader_default": store.create("reader-default", "reader", ["default"])[1],
+        "public_alpha": store.create("widget", "public", ["alpha"], [WIDGET_ORIGIN])[1],
+    }
+    with _serve(tiny_default_index, data_dir, root / "serve.log") as server:
+        yield Server(server, data_dir), tokens
+
+
+# --- 4. no caller can cost a 500 ----------------------------------------------------------------------
+
+def test_deeply_nested_json_bodies_are_refused_with_400(open_server: Server, keyed_server) -> None:
+    nested = "[" * 20_000 + "]" * 20_000  # 40 KB, far below the body limit
+    keyed, tokens = keyed_server
+    cases = [
+        (open_server, "/v1/ask", {}),
+        (open_server, "/v1/feedback", {}),
+        (open_server, "/v1/collections", {}),
+        (keyed, "/v1/ask", bearer(tokens["public_alpha"], Origin=WIDGET_ORIGIN)),
+        (keyed, "/v1/search", bearer(tokens["reader_alpha"])),
+        (keyed, "/v1/search", bearer(tokens["admin"])),
+    ]
+    for server, path, headers in cases:
+        for body in (nested, '{"question": ' + nested + "}"):
+            response = server.call.post(path, content=body, headers={**headers, "content-type": "application/json"})
+            assert response.status_code == 400, (path, response.text)
+            assert response.json()["code"] == "invalid_request" and "nested deeper" in response.json()["message"]
+    # nesting inside a string is text, not structure
+    fine = open_server.call.post("/v1/ask", json={"question": "[" * 5000 + "大熊猫"})
+    assert fine.status_code == 422 and fine.json()["code"] == "question_too_long"
+    assert "RecursionError" not in open_server.server.log()
+
+
+def test_a_jsonl_line_of_nested_brackets_is_a_skipped_record(open_server: Server) -> None:
+    s = open_server
+    assert s.call.post("/v1/collections", json={"name": "nested"}).status_code == 201
+    lines = json.dumps({"doc_id": "ok", "text": "大熊猫生活在四川。"}, ensure_ascii=False) + "\n" + "[" * 20_000
+    accepted = s.upload("nested", "bulk.jsonl", lines)
+    assert accepted.status_code == 202 and accepted.json()["document"]["records"] == 1
+    refused = s.upload("nested", "bad.jsonl", "[" * 20_000)
+    assert refused.status_code == 422 and "nested too deeply" in refused.json()["message"]
+
+
+def test_a_view_token_with_a_huge_expiry_is_a_401(keyed_server) -> None:
+    s, _ = keyed_server
+    for token in ("f" * 5000 + ".AAAA", "1" * 17 + ".AAAA", "+ff.AAAA", " ff.AAAA", "f_f.AAAA", "ff." + "A" * 5000):
+        response = s.call.get("/v1/documents/panda", params={"collection": "alpha", "view": token})
+        assert response.status_code == 401, (token[:20], response.text)
+    assert "Traceback" not in s.server.log()
+
+
+# --- 11. rate limits a single-user loopback install does not trip over ---------------------------------
+
+def test_an_open_loopback_install_is_not_throttled_but_keys_are(open_server: Server, keyed_server) -> None:
+    # the defaults (600/min, burst 120) would refuse most of these from one client IP
+    statuses = [open_server.call.get("/v1/collections").status_code for _ in range(300)]
+    assert statuses.count(200) == 300, statuses.count(429)
+    asked = [open_server.call.post("/v1/search", json={"query": "熊猫"}).status_code for _ in range(20)]
+    assert set(asked) == {200}
+    # with keys, each key keeps its bucket (burst 120)
+    s, tokens = keyed_server
+    headers = bearer(tokens["reader_default"])
+    statuses = [s.call.get("/v1/collections", headers=headers).status_code for _ in range(200)]
+    assert statuses.count(429) > 0 and statuses[:100] == [200] * 100
+    limited = next(r for r in (s.call.get("/v1/collections", headers=headers) for _ in range(5))
+                   if r.status_code == 429)
+    assert int(limited.headers["retry-after"]) >= 1
