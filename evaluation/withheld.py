@@ -99,7 +99,8 @@ class WithheldEvidence:
         if not rows:
             return None
         qa = NotesQA(snapshot_without(self.qa.snapshot, rows, self._tokens_of), self.qa.embedder,
-                     self.qa.searcher.settings, self.qa.composer.settings)
+                     self.qa.searcher.settings, self.qa.reader.settings, self.qa.ask_settings)
+        qa.reader.model = self.qa.reader.model  # the same fitted model, whatever file it came from
         started = time.perf_counter()
         answer = qa.ask(item.question, top_k=top_k)
         latency = (time.perf_counter() - started) * 1000

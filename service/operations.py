@@ -203,7 +203,8 @@ def ask(request: Request, body: Any) -> Any:
     """POST /v1/ask: the collection's answer, audited."""
     started = time.perf_counter()
     collection = getattr(body, "collection", None)
-    response = collection_service(request, collection, "ask").ask(body.question, body.top_k)
+    response = collection_service(request, collection, "ask").ask(body.question, body.top_k,
+                                                                  getattr(body, "doc_ids", None))
     audit_query(request, "ask", collection, body.question, started,
                 cited=sorted({c.doc_id for c in response.citations}), abstained=response.abstained)
     ops = operations(request)
@@ -219,7 +220,8 @@ def search(request: Request, body: Any) -> Any:
     """POST /v1/search: the collection's ranking, audited."""
     started = time.perf_counter()
     collection = getattr(body, "collection", None)
-    response = collection_service(request, collection, "search").search(body.query, body.top_k)
+    response = collection_service(request, collection, "search").search(body.query, body.top_k,
+                                                                        getattr(body, "doc_ids", None))
     audit_query(request, "search", collection, body.query, started,
                 cited=sorted({r.doc_id for r in response.results}), results=len(response.results))
     return response
