@@ -25,7 +25,8 @@ from typer.core import TyperGroup
 
 from evaluation.datasets import WITHHELD_SUFFIX, DatasetError, dataset_name, load_dataset
 from evaluation.metrics import summarize
-from evaluation.report import METRIC_ROWS, Result, fmt, new_run_dir, save_results, where_worse, write_run
+from evaluation.report import (METRIC_ROWS, Result, fmt, new_run_dir, one_decimal, save_results, where_worse,
+                               write_run)
 from evaluation.runner import ALL_SYSTEMS, KS, SYSTEM_LABELS, HTTPClient, InProcessClient, SearchOnlyClient, run_systems
 
 DEFAULT_CACHE_DIR = Path("var/eval-cache")
@@ -84,6 +85,8 @@ METRIC_LABELS = {  # the full set is in metrics.json
     "citation_recall": "citation recall",
     "abstention": "abstention (unanswerable)",
     "false_abstention": "false abstention (answerable)",
+    "ece": "expected calibration error",
+    "answer_chars_p50": "median answer length (chars)",
     "latency_p50_ms": "latency p50 (ms)",
     "latency_p95_ms": "latency p95 (ms)",
 }
@@ -104,9 +107,7 @@ def print_metrics(metrics: dict, title: str) -> None:
     for key, label in METRIC_LABELS.items():
         if key not in metrics:
             continue
-        value = metrics[key]
-        shown = "n/a" if value is None else f"{value:.1f}" if key.startswith("latency") else f"{value:.3f}"
-        table.add_row(label, shown)
+        table.add_row(label, fmt(key, metrics[key]))
     console.print(table)
 
 
@@ -321,7 +322,7 @@ def compare_command(
     for column in ("dataset", "system", "metric", "A", "B", "B − A"):
         table.add_column(column, justify="right" if column in ("A", "B", "B − A") else "left")
     for dataset, system, key, label, va, vb, delta in comparison.rows:
-        shown = "n/a" if delta is None else (f"{delta:+.1f}" if key.startswith("latency") else f"{delta:+.3f}")
+        shown = "n/a" if delta is None else (f"{delta:+.1f}" if one_decimal(key) else f"{delta:+.3f}")
         if delta is not None and abs(delta) > 1e-9:
             shown = f"[green]{shown}[/green]" if is_better(key, delta) else f"[red]{shown}[/red]"
         table.add_row(dataset, system, label, fmt(key, va), fmt(key, vb), shown)

@@ -9,7 +9,10 @@ Per question (see runner.score_item), then aggregated by `summarize`:
   (for span datasets such as CMRC);
 * citations: precision (share of cited paragraphs that hold gold evidence) and recall (share of
   the gold evidence found in the cited paragraphs);
-* abstention on unanswerable questions, false abstention on answerable ones; latency p50/p95.
+* abstention on unanswerable questions, false abstention on answerable ones; latency p50/p95;
+* calibration, for systems that report a confidence (NotesQA's /v1/ask "confidence"): expected
+  calibration error, a reliability table, accuracy by confidence band and the accuracy/abstention
+  trade-off of a confidence threshold; the median answer length.
 
 Normalisation everywhere is `index.normalization.compact`: NFKC, lower case, traditional ->
 simplified, no whitespace; exact match and F1 also drop punctuation.
@@ -29,6 +32,9 @@ from index.segmentation import clean_inline
 
 RECALL_CURVE_DEPTH = 20
 NDCG_K = 10
+CALIBRATION_BINS = 10  # equal-width confidence bins of the ECE and the reliability table
+CONFIDENCE_BANDS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # edges of the accuracy-by-confidence table
+TRADEOFF_STEP = 0.05  # threshold grid of the accuracy/abstention trade-off: 0.0, 0.05, ..., 1.0
 
 # "[1]", "[12]": the citation markers the answer composer appends to its sentences
 _MARKER = re.compile(r"\[\d{1,3}\]")
@@ -260,6 +266,156 @@ def recall_curve(records: Sequence[dict], depth: int = RECALL_CURVE_DEPTH) -> di
     return curve
 
 
+# --- calibration ----------------------------------------------------------------------------
+#
+# The outcome a confidence is judged against is "the answer is right". The system reports its
+# confidence even when it abstains (it abstains *because* the confidence is low), but an
+# abstained record of an answerable question does not say whether the suppressed answer would
+# have been right. Calibration is therefore computed over the records with a confidence that
+# were answered (outcome: the answer holds the gold answer) plus every unanswerable record
+# (outcome 0: whatever the system would have said is wrong, abstained or not).
+
+def calibration_outcome(record: dict) -> float | None:
+    """1.0 / 0.0: was the answer this confidence stands for right; None: unknown or no confidence."""
+    if record.get("confidence") is None:
+        return None
+    if not record["answerable"]:
+        return 0.0
+    if record["abstained"]:
+        return None  # the suppressed answer is not in the record
+    return float(bool(record.get("correct_any", record["correct"])))
+
+
+def calibration_pairs(records: Iterable[dict]) -> tuple[list[float], list[float]]:
+    """(confidences, outcomes) of the records calibration is computed over (see above)."""
+    probs: list[float] = []
+    outcomes: list[float] = []
+    for record in records:
+        outcome = calibration_outcome(record)
+        if outcome is not None:
+            probs.append(float(record["confidence"]))
+            outcomes.append(outcome)
+    return probs, outcomes
+
+
+def _band_index(prob: float, edges: Sequence[float]) -> int:
+    """The band [edges[i], edges[i+1]) holding prob; the last band also holds its upper edge."""
+    for i in range(len(edges) - 2, -1, -1):
+        if prob >= edges[i]:
+            return i
+    return 0
+
+
+def _equal_width_edges(bins: int) -> list[float]:
+    return [i / bins for i in range(bins + 1)]
+
+
+def _band_members(probs: Sequence[float], edges: Sequence[float]) -> list[list[int]]:
+    """For each band, the indices of the confidences that fall in it."""
+    members: list[list[int]] = [[] for _ in range(len(edges) - 1)]
+    for i, prob in enumerate(probs):
+        members[_band_index(prob, edges)].append(i)
+    return members
+
+
+def _banded(probs: Sequence[float], outcomes: Sequence[float], edges: Sequence[float]) -> list[dict]:
+    """Per band: {"low", "high", "count", "mean_confidence", "accuracy"} (None for an empty band)."""
+    if len(probs) != len(outcomes):
+        raise ValueError("probs and outcomes differ in length")
+    rows = []
+    for band, idx in enumerate(_band_members(probs, edges)):
+        rows.append({"low": round(edges[band], 4), "high": round(edges[band + 1], 4), "count": len(idx),
+                     "mean_confidence": _mean(probs[i] for i in idx) if idx else None,
+                     "accuracy": _mean(outcomes[i] for i in idx) if idx else None})
+    return rows
+
+
+def expected_calibration_error(probs: Sequence[float], outcomes: Sequence[float],
+                               bins: int = CALIBRATION_BINS) -> float | None:
+    """ECE: over equal-width confidence bins, |accuracy - mean confidence| weighted by the bin's share.
+
+    `outcomes` are 1/0 (the answer was right); None without any pair. Which records take part
+    (answered ones, and unanswerable ones with outcome 0) is calibration_pairs' business.
+    """
+    if len(probs) != len(outcomes):
+        raise ValueError("probs and outcomes differ in length")
+    if not probs:
+        return None
+    error = 0.0
+    for idx in _band_members(probs, _equal_width_edges(bins)):
+        if idx:
+            accuracy = sum(outcomes[i] for i in idx) / len(idx)
+            confidence = sum(probs[i] for i in idx) / len(idx)
+            error += len(idx) / len(probs) * abs(accuracy - confidence)
+    return round(error, 4)
+
+
+def reliability_table(probs: Sequence[float], outcomes: Sequence[float], bins: int = CALIBRATION_BINS) -> list[dict]:
+    """The reliability diagram as rows: per equal-width bin, count, mean confidence and accuracy."""
+    return _banded(probs, outcomes, _equal_width_edges(bins))
+
+
+def accuracy_by_confidence(probs: Sequence[float], outcomes: Sequence[float],
+                           bands: Sequence[float] = CONFIDENCE_BANDS) -> list[dict]:
+    """Per confidence band ([0, 0.2), [0.2, 0.4), ..., [0.8, 1.0]): count and accuracy of the answers."""
+    return [{k: row[k] for k in ("low", "high", "count", "accuracy")} for row in _banded(probs, outcomes, bands)]
+
+
+def tradeoff_thresholds(step: float = TRADEOFF_STEP) -> list[float]:
+    return [round(i * step, 4) for i in range(int(round(1.0 / step)) + 1)]
+
+
+def abstention_tradeoff(records: Sequence[dict], thresholds: Sequence[float] | None = None) -> list[dict]:
+    """What a confidence threshold t would trade: answer only where confidence >= t.
+
+    Over the records with a confidence. The system's own abstentions stay abstentions at every
+    threshold (their suppressed answers are not in the records), so t = 0 is the system as run
+    and higher thresholds add abstentions. Per threshold: "answered" (count), "coverage" (share
+    answered), "accuracy" (right answers to answerable questions / answered; an answered
+    unanswerable question is wrong), "abstention" (share of unanswerable questions not answered)
+    and "false_abstention" (share of answerable questions not answered); None where undefined.
+    [] when no record has a confidence.
+    """
+    scored = [r for r in records if r.get("confidence") is not None]
+    if not scored:
+        return []
+    answerable = [r for r in scored if r["answerable"]]
+    unanswerable = [r for r in scored if not r["answerable"]]
+    rows = []
+    for threshold in (tradeoff_thresholds() if thresholds is None else thresholds):
+        def answers(r: dict) -> bool:
+            return not r["abstained"] and float(r["confidence"]) >= threshold
+
+        answered = [r for r in scored if answers(r)]
+        right = sum(1 for r in answered if r["answerable"] and r.get("correct_any", r["correct"]))
+        rows.append({
+            "threshold": threshold, "answered": len(answered),
+            "coverage": round(len(answered) / len(scored), 4),
+            "accuracy": round(right / len(answered), 4) if answered else None,
+            "abstention": _mean(not answers(r) for r in unanswerable) if unanswerable else None,
+            "false_abstention": _mean(not answers(r) for r in answerable) if answerable else None,
+        })
+    return rows
+
+
+def median_answer_chars(records: Iterable[dict]) -> float | None:
+    """Median length of the answers given (characters, without [n] markers); None without any."""
+    lengths = [r["answer_chars"] for r in records if r.get("answer_chars") is not None and not r["abstained"]]
+    return round(float(np.median(lengths)), 1) if lengths else None
+
+
+def calibration_summary(records: Sequence[dict]) -> dict:
+    """The calibration keys of `summarize`: "ece" (None without confidences) and, when there are
+    confidences, "calibration_n", "reliability", "accuracy_by_confidence", "abstention_tradeoff"."""
+    probs, outcomes = calibration_pairs(records)
+    out: dict = {"ece": expected_calibration_error(probs, outcomes)}
+    if probs:
+        out.update(calibration_n=len(probs), reliability=reliability_table(probs, outcomes),
+                   accuracy_by_confidence=accuracy_by_confidence(probs, outcomes),
+                   abstention_tradeoff=abstention_tradeoff(records))
+    return out
+
+
 def summarize(records: Sequence[dict], ks: Sequence[int] = (1, 3, 5, 10)) -> dict:
     """Aggregate per-question records (see runner.score_item) into the metric table."""
     answerable = [r for r in records if r["answerable"]]
@@ -295,6 +451,8 @@ def summarize(records: Sequence[dict], ks: Sequence[int] = (1, 3, 5, 10)) -> dic
     out["latency_p50_ms"] = round(percentile(latencies, 50), 1)
     out["latency_p95_ms"] = round(percentile(latencies, 95), 1)
     out["latency_mean_ms"] = round(float(np.mean(latencies)), 1) if latencies else 0.0
+    out["answer_chars_p50"] = median_answer_chars(records)
+    out.update(calibration_summary(records))
     if any("evidence_ranks" in r or "doc_ranks" in r for r in answerable):
         out["recall_curve"] = recall_curve(records)
     out["accuracy_by_type"] = accuracy_by(records, "type")

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from evaluation.datasets import WITHHELD_SUFFIX
-from evaluation.report import METRIC_ROWS, RESULTS_KIND, Result, comparison_table, fmt, where_worse
+from evaluation.report import METRIC_ROWS, RESULTS_KIND, Result, comparison_table, fmt, one_decimal, where_worse
 from evaluation.runner import SYSTEM_LABELS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +30,7 @@ DEFAULT_RESULTS = REPO_ROOT / "evaluation" / "results"
 DEFAULT_README = REPO_ROOT / "README.md"
 COMBINED_TARGET = 0.02
 COMBINED_ROWS = ("recall@1", "recall@5", "mrr", "answer_accuracy", "citation_precision", "abstention",
-                 "false_abstention", "latency_p50_ms")
+                 "false_abstention", "ece", "answer_chars_p50", "latency_p50_ms")
 
 
 class ReadmeError(RuntimeError):
@@ -147,8 +147,10 @@ def render(results_dir: str | Path = DEFAULT_RESULTS) -> str:
             for key in COMBINED_ROWS:
                 label = next(lbl for k, lbl, _ in METRIC_ROWS if k == key)
                 a, b = base.metrics.get(key), r.metrics.get(key)
+                if a is None and b is None:  # e.g. calibration in result files from before the confidence
+                    continue
                 delta = "n/a" if a is None or b is None else (
-                    f"{b - a:+.1f}" if key.startswith("latency") else f"{b - a:+.3f}")
+                    f"{b - a:+.1f}" if one_decimal(key) else f"{b - a:+.3f}")
                 lines.append(f"| {label} | {fmt(key, a)} | {fmt(key, b)} | {delta} |")
             drop = base.metrics["answer_accuracy"] - r.metrics["answer_accuracy"]
             verdict = "met" if drop <= COMBINED_TARGET + 1e-9 else "**not met**"

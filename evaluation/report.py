@@ -6,6 +6,7 @@
         report.md             metric tables, plots, questions answered wrongly
         comparison.md         systems side by side (when a run has more than one system)
         recall_at_k-<dataset>.png, accuracy_by_type-<dataset>.png, latency-<dataset>.png
+        reliability-<dataset>.png, abstention_tradeoff-<dataset>.png   (systems with a confidence)
 """
 from __future__ import annotations
 
@@ -35,6 +36,9 @@ METRIC_ROWS: list[tuple[str, str, bool]] = [
     ("citation_recall", "citation recall", True),
     ("abstention", "abstention (unanswerable)", True),
     ("false_abstention", "false abstention (answerable)", False),
+    ("ece", "expected calibration error", False),
+    # shorter is better: the answer a user reads (a baseline's is its whole passage)
+    ("answer_chars_p50", "median answer length (chars)", False),
     ("latency_p50_ms", "latency p50 (ms)", False),
     ("latency_p95_ms", "latency p95 (ms)", False),
 ]
@@ -43,6 +47,12 @@ ACCURACY_KEYS = ("recall@1", "recall@5", "recall@10", "recall@20", "mrr", "ndcg@
                  "false_abstention")
 LOWER_IS_BETTER = {key for key, _, higher in METRIC_ROWS if not higher}
 MAX_LISTED_MISSES = 40
+# Described, not judged: a shorter answer is not a better one by itself (an empty one is shortest),
+# so no "better?" verdict and no place in where_worse. (Lower still counts as the good direction
+# in `eval compare`, via LOWER_IS_BETTER.)
+DESCRIPTIVE_KEYS = frozenset({"answer_chars_p50"})
+# metrics in physical units (milliseconds, characters) are shown with one decimal, rates with three
+ONE_DECIMAL_PREFIXES = ("latency", "answer_chars")
 
 
 @dataclass
@@ -69,10 +79,14 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "dataset"
 
 
+def one_decimal(key: str) -> bool:
+    return key.startswith(ONE_DECIMAL_PREFIXES)
+
+
 def fmt(key: str, value) -> str:
     if value is None:
         return "n/a"
-    if key.startswith("latency"):
+    if one_decimal(key):
         return f"{value:.1f}"
     if isinstance(value, (int, float)):
         return f"{value:.3f}"
@@ -120,7 +134,9 @@ def comparison_table(results: list[Result], ours: str = "notesqa", reference: st
             delta = a[key] - b[key]
             better = delta > 0 if higher else delta < 0
             mark = "yes" if better else ("tie" if abs(delta) < 1e-9 else "**no**")
-            lines[row] += f" {delta:+.1f} | {mark} |" if key.startswith("latency") else f" {delta:+.3f} | {mark} |"
+            if key in DESCRIPTIVE_KEYS:
+                mark = "—"
+            lines[row] += f" {delta:+.1f} | {mark} |" if one_decimal(key) else f" {delta:+.3f} | {mark} |"
         row += 1
     return "\n".join(lines)
 
@@ -133,7 +149,7 @@ def where_worse(results: list[Result], ours: str = "notesqa", reference: str = "
     a, b = by_system[ours], by_system[reference]
     worse = []
     for key, label, higher in METRIC_ROWS:
-        if a.get(key) is None or b.get(key) is None:
+        if a.get(key) is None or b.get(key) is None or key in DESCRIPTIVE_KEYS:
             continue
         if (a[key] < b[key]) if higher else (a[key] > b[key]):
             worse.append(f"{label}: {fmt(key, a[key])} vs {fmt(key, b[key])}")
@@ -150,6 +166,30 @@ def type_table(results: list[Result], field_name: str = "accuracy_by_type") -> s
         n = next(r.metrics[field_name][g]["n"] for r in results if g in (r.metrics.get(field_name) or {}))
         cells = [fmt("a", (r.metrics.get(field_name) or {}).get(g, {}).get("accuracy")) for r in results]
         lines.append(f"| {g} | {n} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def calibrated(results: list[Result]) -> list[Result]:
+    """The results whose system reported a confidence (summarize put calibration tables in)."""
+    return [r for r in results if r.metrics.get("reliability")]
+
+
+def confidence_band_table(results: list[Result]) -> str:
+    """Markdown: per confidence band, each calibrated system's answers (count) and their accuracy."""
+    results = calibrated(results)
+    if not results:
+        return ""
+    bands = [(row["low"], row["high"]) for row in results[0].metrics.get("accuracy_by_confidence") or []]
+    lines = ["| confidence | " + " | ".join(f"{r.system} n | {r.system} accuracy" for r in results) + " |",
+             "|---|" + "---:|---:|" * len(results)]
+    for i, (low, high) in enumerate(bands):
+        closing = "]" if i == len(bands) - 1 else ")"
+        cells = []
+        for r in results:
+            rows = r.metrics.get("accuracy_by_confidence") or []
+            row = rows[i] if i < len(rows) else {}
+            cells += [str(row.get("count", 0)), fmt("accuracy", row.get("accuracy"))]
+        lines.append(f"| [{low:.1f}, {high:.1f}{closing} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -232,6 +272,72 @@ def plot_latency(results: list[Result], path: Path, title: str) -> Path:
     return path
 
 
+def plot_reliability(results: list[Result], path: Path, title: str) -> Path:
+    """Reliability diagram: accuracy against mean confidence per bin (empty bins left out), and
+    the answers per bin underneath; the diagonal is perfect calibration."""
+    plt = _pyplot()
+    fig, (ax, counts) = plt.subplots(2, 1, figsize=(6.4, 5.6), dpi=100, sharex=True,
+                                     gridspec_kw={"height_ratios": [3, 1]})
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfectly calibrated")
+    rows_of = [(r, r.metrics.get("reliability") or []) for r in calibrated(results)]
+    width = 0.8 / max(len(rows_of), 1)
+    for i, (r, rows) in enumerate(rows_of):
+        filled = [row for row in rows if row["count"]]
+        ax.plot([row["mean_confidence"] for row in filled], [row["accuracy"] for row in filled], marker="o",
+                label=f"{r.system} (ECE {fmt('ece', r.metrics.get('ece'))})")
+        bin_width = (rows[0]["high"] - rows[0]["low"]) if rows else 0.1
+        counts.bar([row["low"] + bin_width * (0.1 + i * width + width / 2) for row in rows],
+                   [row["count"] for row in rows], width=bin_width * width, label=r.system)
+    ax.set_ylabel("accuracy of the answers")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    ax.legend(loc="upper left", fontsize="small")
+    counts.set_xlabel("confidence")
+    counts.set_ylabel("answers")
+    counts.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_tradeoff(results: list[Result], path: Path, title: str) -> Path:
+    """What a confidence threshold trades: accuracy against coverage (left), and accuracy,
+    abstention and false abstention against the threshold (right)."""
+    plt = _pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11.0, 4.2), dpi=100)
+    for r in calibrated(results):
+        curve = r.metrics.get("abstention_tradeoff") or []
+        answered = [row for row in curve if row["accuracy"] is not None]
+        left.plot([row["coverage"] for row in answered], [row["accuracy"] for row in answered], marker="o",
+                  markersize=3, label=r.system)
+        thresholds = [row["threshold"] for row in curve]
+        for key, style in (("accuracy", "-"), ("abstention", "--"), ("false_abstention", ":")):
+            values = [row[key] for row in curve]
+            if any(v is not None for v in values):
+                right.plot(thresholds, [float("nan") if v is None else v for v in values], linestyle=style,
+                           label=f"{r.system}: {key.replace('_', ' ')}")
+    left.set_xlabel("coverage (share of questions answered)")
+    left.set_ylabel("accuracy of the answers")
+    left.set_xlim(0, 1.02)
+    left.set_ylim(0, 1.02)
+    right.set_xlabel("confidence threshold (answer only at or above)")
+    right.set_ylabel("share")
+    right.set_xlim(0, 1)
+    right.set_ylim(0, 1.02)
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize="small")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 # --- the run folder -------------------------------------------------------------------------
 
 def write_run(out_dir: str | Path, results: list[Result], config: dict | None = None,
@@ -274,12 +380,32 @@ def write_run(out_dir: str | Path, results: list[Result], config: dict | None = 
                   type_table(group), ""]
         if any(r.metrics.get("accuracy_by_tag") for r in group):
             lines += ["### Accuracy by tag", "", type_table(group, "accuracy_by_tag"), ""]
+        lines += _calibration_section(group, out_dir, name, dataset)
         lines += _misses(group[0])
     (out_dir / "report.md").write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
     if comparison:
         (out_dir / "comparison.md").write_text("# Systems side by side\n\n" + "\n".join(comparison).rstrip() + "\n",
                                                encoding="utf-8")
     return out_dir
+
+
+def _calibration_section(group: list[Result], out_dir: Path, name: str, dataset: str) -> list[str]:
+    """Reliability and trade-off plots and the confidence-band table; nothing for systems without
+    a confidence (the baselines)."""
+    with_confidence = calibrated(group)
+    if not with_confidence:
+        return []
+    reliability_png = plot_reliability(with_confidence, out_dir / f"reliability-{name}.png",
+                                       f"reliability: {dataset}")
+    tradeoff_png = plot_tradeoff(with_confidence, out_dir / f"abstention_tradeoff-{name}.png",
+                                 f"accuracy / abstention trade-off: {dataset}")
+    counted = ", ".join(f"{r.system} {r.metrics.get('calibration_n', '?')}" for r in with_confidence)
+    return ["### Calibration", "",
+            "Over the answered questions and every unanswerable one (answering it is wrong); an abstained "
+            f"answerable question's suppressed answer is unknown and left out ({counted} questions). "
+            "ECE: " + "; ".join(f"{r.system} {fmt('ece', r.metrics.get('ece'))}" for r in with_confidence) + ".",
+            "", f"![reliability]({reliability_png.name})", "", f"![trade-off]({tradeoff_png.name})", "",
+            "#### Accuracy by confidence", "", confidence_band_table(with_confidence), ""]
 
 
 def _cell(text: str, limit: int = 80) -> str:

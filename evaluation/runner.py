@@ -2,7 +2,9 @@
 
 A system is anything with `ask(question, top_k) -> (answer, ranked, latency_ms)`:
     answer:  the /v1/ask object: {"answer", "abstained", "citations": [{marker, doc_id,
-             paragraph_id, paragraph_number, text, quote}, ...]}
+             paragraph_id, paragraph_number, text, quote}, ...]}, and from NotesQA also "fact"
+             (the concise answer, or None), "fact_citation" and "confidence" (the probability
+             that the answer is right); a baseline's answer has none of these: absent = None
     ranked:  the ranking the retrieval metrics are computed on, best first, RANK_DEPTH deep:
              [{"doc_id", "text", ...}, ...]
     latency: milliseconds of the answering call alone.
@@ -25,7 +27,7 @@ from evaluation.metrics import (answer_correct, char_f1, citation_precision, cit
                                 concise_answer, doc_hit_at_k, doc_ranks, evidence_in, evidence_ranks,
                                 evidence_recall_at_k,
                                 exact_match, list_item_recall, mrr_from_ranks, ndcg_at_k, recall_at_k,
-                                summarize)
+                                strip_markers, summarize)
 
 RANK_DEPTH = 20
 KS = (1, 3, 5, 10, 20)
@@ -124,12 +126,26 @@ class HTTPClient:
 
 
 def score_item(item: EvalItem, answer: dict, ranked: Sequence[dict], latency_ms: float) -> dict:
+    """One answer -> its per-question record (what metrics.summarize aggregates).
+
+    Besides the retrieval, answer and citation fields: "fact" and "confidence" as the system
+    gave them (None for a baseline), "answer_chars" (the answer's length without [n] markers;
+    None when abstained) and "correct_any" (the answer given holds a gold answer; always False
+    for an unanswerable question, where nothing said is right). The concise answer that exact
+    match and F1 are computed on is the system's "fact" when it gave one, else it is cut from
+    the answer text (concise_answer), so that EM/F1 still mean something without a fact.
+    """
     texts = [r["text"] for r in ranked]
     docs = [r["doc_id"] for r in ranked]
     citations = answer.get("citations") or []
     abstained = bool(answer["abstained"])
     first_quote = citations[0].get("quote") if citations else None
-    concise = "" if abstained else concise_answer(answer["answer"], first_quote)
+    fact = answer.get("fact") or None
+    confidence = answer.get("confidence")
+    if abstained:
+        concise = ""
+    else:
+        concise = fact if fact is not None else concise_answer(answer["answer"], first_quote)
     correct = (not abstained) and answer_correct(answer["answer"], item.answers, item.list_items)
     ev_ranks = evidence_ranks(item.evidence, texts)
     d_ranks = doc_ranks(item.doc_ids, docs)
@@ -140,6 +156,10 @@ def score_item(item: EvalItem, answer: dict, ranked: Sequence[dict], latency_ms:
         "answerable": item.answerable, "gold": item.answers, "list_items": item.list_items,
         "answer": answer["answer"], "concise_answer": concise, "abstained": abstained,
         "correct": correct if item.answerable else None,
+        "correct_any": correct,
+        "fact": fact,
+        "confidence": None if confidence is None else float(confidence),
+        "answer_chars": None if abstained else len(strip_markers(answer["answer"])),
         "citations": [{**{k: c.get(k) for k in ("marker", "doc_id", "paragraph_id", "paragraph_number")},
                        "supports": s} for c, s in zip(citations, supports)],
         "has_evidence": bool(item.evidence),
