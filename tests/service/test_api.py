@@ -68,9 +68,13 @@ def test_ask_answers_with_a_verifiable_citation(api: httpx.Client) -> None:
     response = api.post("/v1/ask", json={"question": OPENING_QUESTION})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"answer", "abstained", "citations"}
+    assert set(body) == {"answer", "abstained", "citations", "fact", "fact_citation", "confidence"}
     assert body["abstained"] is False
     assert "6月6日" in squeeze(body["answer"])
+    assert "6月6日" in squeeze(body["fact"]) and 0 < body["confidence"] <= 1
+    fact_cited = next(c for c in body["citations"] if c["marker"] == body["fact_citation"]["marker"])
+    assert fact_cited["text"][body["fact_citation"]["paragraph_start"]:body["fact_citation"]["paragraph_end"]] \
+        == body["fact"]
     assert body["citations"]
     for citation in body["citations"]:
         assert set(citation) == CITATION_FIELDS
