@@ -105,7 +105,7 @@ def test_ask_json_prints_the_api_answer(sample_index: Path) -> None:
     result = notesqa("ask", QUESTION, "--index", sample_index, "--json")
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
-    assert set(answer) == {"answer", "abstained", "citations"}
+    assert set(answer) == {"answer", "abstained", "citations", "fact", "fact_citation", "confidence"}
     assert not answer["abstained"]
     assert "6月6日" in squeeze(answer["answer"])
     assert answer["citations"][0]["doc_id"] == "000_eb96d92128743acc"
@@ -117,9 +117,10 @@ def test_ask_prints_the_answer_then_the_citations(sample_index: Path) -> None:
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     assert "6月6日" in squeeze(lines[0])
-    assert lines[1].startswith("[1] 资产追回问题不限成员名额政府间工作组临时议程说明")
-    assert " · " in lines[1]  # the section follows the title
-    assert "开幕" in lines[2]  # the quote
+    assert lines[1].startswith("fact: ") and "6月6日" in squeeze(lines[1])  # the concise answer, then its confidence
+    assert lines[2].startswith("[1] 资产追回问题不限成员名额政府间工作组临时议程说明")
+    assert " · " in lines[2]  # the section follows the title
+    assert "开幕" in lines[3]  # the quote
 
 
 @pytest.mark.slow

@@ -139,7 +139,7 @@ class StubService:
     def __init__(self) -> None:
         self.qa = None
 
-    def ask(self, question: str, top_k: int = 5) -> AskResponse:
+    def ask(self, question: str, top_k: int = 5, doc_ids: list[str] | None = None) -> AskResponse:
         if not question.strip():
             from service.errors import EmptyQuestion
             raise EmptyQuestion("question is empty")
@@ -183,7 +183,8 @@ def test_stream_events_in_order(stub_client: TestClient) -> None:
     assert events[0][1]["citations"][0]["kind"] == "footnote" and events[0][1]["abstained"] is False
     done = events[-1][1]
     assert "".join(data["text"] for name, data in events if name == "delta") == done["answer"]
-    assert set(done) == {"answer", "abstained", "citations"} and "kind" not in done["citations"][0]
+    assert set(done) == {"answer", "abstained", "citations", "fact", "fact_citation", "confidence"}
+    assert "kind" not in done["citations"][0]
 
 
 @pytest.mark.unit
@@ -314,7 +315,7 @@ def test_stream_matches_ask(chat: httpx.Client) -> None:
     assert "6月6日" in "".join(done["answer"].split())
     citations = events[0][1]["citations"]
     assert [c["paragraph_id"] for c in citations] == [c["paragraph_id"] for c in done["citations"]]
-    assert citations[0]["doc_id"] == OPENING_DOC and citations[0]["kind"] == "paragraph"
+    assert citations[0]["doc_id"] == OPENING_DOC and citations[0]["kind"] in {"paragraph", "table_row"}
 
 
 @pytest.mark.integration
@@ -371,8 +372,8 @@ def test_feedback_export_makes_an_evaluation_dataset(chat: httpx.Client, tmp_pat
     answer = chat.post("/v1/ask", json={"question": OPENING_QUESTION}).json()
     abstention = chat.post("/v1/ask", json={"question": OFF_TOPIC_QUESTION}).json()
     store = FeedbackStore(feedback)
-    up = new_record(FeedbackRequest(question=OPENING_QUESTION, answer=answer["answer"], rating="up",
-                                    abstained=False, citations=answer["citations"]))
+    up = new_record(FeedbackRequest(question=OPENING_QUESTION, answer=answer["answer"], fact=answer["fact"],
+                                    rating="up", abstained=False, citations=answer["citations"]))
     agreed = new_record(FeedbackRequest(question=OFF_TOPIC_QUESTION, answer=abstention["answer"], rating="up"))
     down = new_record(FeedbackRequest(question="第八届会议在哪里开？", answer=abstention["answer"], rating="down",
                                       comment="应该是阿布扎比"))
@@ -386,7 +387,7 @@ def test_feedback_export_makes_an_evaluation_dataset(chat: httpx.Client, tmp_pat
     items = {item.question: item for item in load_dataset(out)}  # the evaluation loader reads it
     gold = items[OPENING_QUESTION]
     assert gold.answerable and gold.type == "feedback" and gold.doc_ids == [OPENING_DOC]
-    assert gold.answers == ["2018 年 6 月 6 日"]
+    assert gold.answers == [answer["fact"]] and "6月6日" in "".join(answer["fact"].split())
     assert gold.evidence and all("".join(e.split()) in "".join(answer["answer"].split()) for e in gold.evidence)
     assert items[OFF_TOPIC_QUESTION].answerable is False
     raw = {json.loads(line)["question"]: json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()}
