@@ -40,7 +40,7 @@ from evaluation.metrics import answer_correct, char_f1, evidence_in, normalize_s
 from index.builder import build_index
 from retrieval.answer.features import ANSWER_FEATURES, PARAGRAPH_FEATURES, SPAN_FEATURES, answer_features, paragraph_features
 from retrieval.answer.model import DEFAULT_MODEL, AnswerModel
-from retrieval.answer.reader import Candidates, Reading
+from retrieval.answer.reader import Reading
 from retrieval.answer.render import render
 from retrieval.pipeline import NotesQA
 from retrieval.search import SearchHit

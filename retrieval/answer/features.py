@@ -24,7 +24,11 @@ from retrieval.answer.patterns import (CJK_RUN, FACT_REQUIRED, LATIN_NAME_OR_TIT
 from retrieval.answer.question import AnalysedQuestion
 from retrieval.search import SearchHit
 
-NOT_APPLICABLE = -1.0
+NOT_APPLICABLE = -1.0  # a sentinel value, not a weight: no feature takes it when it applies
+# "coverage" is defined as this share of the IDF-weighted term coverage plus the rest of the bigram coverage.
+# It fixes what the feature means, not how much it counts (the fitted models weigh it, beside both parts
+# as features of their own): changing it changes the features, so the model must be refitted
+TERM_COVERAGE_SHARE = 0.5
 QTYPE_CODE = {name: i + 1 for i, (name, _, _) in enumerate(QUESTION_TYPES)}  # 0: no type ("what")
 PARAGRAPH_KINDS = ("paragraph", "heading", "footnote", "table_row", "list_item", "front_matter")
 
@@ -106,7 +110,7 @@ class QuestionTerms:
         term = float(sum(w for t, w in zip(self.terms, self.weights) if t in target) / self.weights.sum()) \
             if self.terms and self.weights.sum() > 0 else 0.0
         gram = sum(g in target for g in self.bigrams) / len(self.bigrams) if self.bigrams else term
-        return 0.5 * term + 0.5 * gram, term, gram
+        return TERM_COVERAGE_SHARE * term + (1 - TERM_COVERAGE_SHARE) * gram, term, gram
 
     def local_coverage(self, targets: list[str]) -> list[float]:
         """Coverage of each target, weighting what tells the targets apart: a term every candidate holds
@@ -123,7 +127,7 @@ class QuestionTerms:
             term_cov = sum(w for t, w in zip(self.terms, term_w) if t in target) / sum(term_w) if sum(term_w) else 0.0
             gram_cov = sum(w for g, w in zip(self.bigrams, gram_w) if g in target) / sum(gram_w) \
                 if sum(gram_w) else term_cov
-            out.append(0.5 * term_cov + 0.5 * gram_cov)
+            out.append(TERM_COVERAGE_SHARE * term_cov + (1 - TERM_COVERAGE_SHARE) * gram_cov)
         return out
 
 
