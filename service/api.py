@@ -14,9 +14,11 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
+from service.api_docs import install_api_docs
 from service.chat import api_router as chat_api_router
 from service.chat import pages_router as chat_pages_router
 from service.errors import install_error_handlers
+from service.head_requests import HeadAsGetMiddleware
 from service.operations import CollectionQADep, install_operations, start_operations, stop_operations
 from service.operations import ask as ask_in_collection
 from service.operations import search as search_in_collection
@@ -96,7 +98,8 @@ def create_app(settings: Settings | None = None, *, qa_service: QAService | None
             stop_operations(app)
 
     app = FastAPI(title="NotesQA", version=_package_version(), lifespan=lifespan,
-                  description="Question answering over Chinese source notes, with paragraph-level citations.")
+                  description="Question answering over Chinese source notes, with paragraph-level citations.",
+                  docs_url=None, redoc_url=None)  # FastAPI's pages load from a CDN: see service/api_docs.py
     app.state.settings = settings
     app.state.qa_service = qa_service
     install_operations(app, settings)  # keys, limits, collections, jobs, /readyz, /metrics (before CORS)
@@ -104,10 +107,12 @@ def create_app(settings: Settings | None = None, *, qa_service: QAService | None
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                            allow_methods=["GET", "POST"], allow_headers=["*"],
                            expose_headers=["Retry-After"])  # the widget shows how long to wait after a 429
+    app.add_middleware(HeadAsGetMiddleware)  # outermost: a HEAD passes every check its GET would
     install_error_handlers(app)
     app.include_router(qa_router)
     app.include_router(documents_router)
     app.include_router(health_router)
     app.include_router(chat_api_router)  # /v1/ask/stream, /v1/examples, /v1/feedback
     app.include_router(chat_pages_router)  # /, /widget.js, /documents/{doc_id}, /web/*
+    install_api_docs(app)  # /docs with local assets
     return app

@@ -29,7 +29,7 @@ from starlette.exceptions import HTTPException
 from service.errors import EmptyQuestion, InvalidText, QuestionTooLong, ServiceError
 from service.feedback import FeedbackCreated, FeedbackRequest, feedback_path, new_record, store_for
 from service.operations import ask as ask_in_collection
-from service.operations import collection_service
+from service.operations import collection_service, operations
 from service.schemas import AskRequest, AskResponse, ErrorResponse
 
 log = logging.getLogger(__name__)
@@ -97,10 +97,14 @@ def page_asset(asset: str) -> FileResponse:
 def viewer_page(doc_id: str, request: Request) -> FileResponse:
     """The viewer page; its script fetches /v1/documents/{doc_id}[?collection=…] and says when it is unknown.
 
-    The page itself needs no key; for the default collection an unknown document is also a 404 status.
+    The page itself needs no key. Once keys are required its status never depends on the document: the
+    page is fetched without a key, and a 404 would tell anyone which ids exist; the page's own fetch
+    (with a key or a view token) reports an unknown one. Open (no key configured), anyone may list the
+    documents anyway, and an unknown one of the default collection is also a 404 status.
     """
-    known = "collection" in request.query_params or \
-        doc_id in {d.doc_id for d in _qa(request).documents().documents}
+    if operations(request).auth_enabled() or "collection" in request.query_params:
+        return _page("viewer.html")
+    known = doc_id in {d.doc_id for d in _qa(request).documents().documents}
     return _page("viewer.html", 200 if known else 404)
 
 
@@ -270,7 +274,10 @@ async def post_feedback(body: FeedbackRequest, request: Request) -> FeedbackCrea
     """Record a thumbs up/down (and optional comment) on an answer; `notesqa feedback export` turns
     the records into evaluation questions."""
     settings = _settings(request)
+    # authorised like /v1/ask: the key must be allowed to ask the collection the feedback is about
+    collection_service(request, body.collection, "ask")
     _check_feedback(body, getattr(settings, "max_question_chars", 2000))
-    record = new_record(body, origin=request.headers.get("origin"))
+    record = new_record(body, collection=body.collection or settings.default_collection,
+                        origin=request.headers.get("origin"))
     await run_in_threadpool(store_for(feedback_path(settings)).append, record)
     return FeedbackCreated(id=record["id"])

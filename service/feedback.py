@@ -1,8 +1,10 @@
 """Staff feedback on answers: an append-only JSONL store, and its export as evaluation questions.
 
 Every `POST /v1/feedback` appends one JSON line to `settings.feedback_path` (default: `feedback.jsonl`
-next to the index folder). Lines are written whole under a lock (a thread lock, plus `flock` so that
-several server processes can share the file), so concurrent posts never interleave.
+next to the index folder), naming the collection it is about (`collection`; the default collection's
+name when the body names none); the caller's key must be allowed to ask that collection, as for /v1/ask.
+Lines are written whole under a lock (a thread lock, plus `flock` so that several server processes can
+share the file), so concurrent posts never interleave.
 
 Changing a rating or adding a comment posts a new record that names the one it replaces in
 `supersedes`; the export keeps only the latest record of such a chain.
@@ -103,7 +105,9 @@ def question_lang(question: str) -> str:
     return "en" if mostly_latin(question) else "zh"
 
 
-def new_record(body: FeedbackRequest, *, origin: str | None = None) -> dict[str, Any]:
+def new_record(body: FeedbackRequest, *, collection: str | None = None,
+               origin: str | None = None) -> dict[str, Any]:
+    """`collection`: the collection the answer came from, as resolved by the server (default: the body's)."""
     abstained = body.abstained
     if abstained is None:
         abstained = not body.citations and body.answer.strip() in {ABSTAIN_MESSAGE, ABSTAIN_MESSAGE_EN}
@@ -118,7 +122,7 @@ def new_record(body: FeedbackRequest, *, origin: str | None = None) -> dict[str,
         "comment": (body.comment or "").strip() or None,
         "citations": [c.model_dump() for c in body.citations],
         "lang": question_lang(body.question),
-        "collection": body.collection,
+        "collection": collection or body.collection,
         "supersedes": body.supersedes,
         "origin": origin,
     }

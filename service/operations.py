@@ -53,11 +53,10 @@ log = logging.getLogger(__name__)
 
 QUERY_ROUTES = ("/v1/ask", "/v1/search", "/v1/ask/stream")
 TIMED_ROUTES = ("/v1/ask", "/v1/search")  # a stream answers progressively; it has no overall deadline
+# Routes whose handler serves (or, for feedback, files against) the collection named in the body, or the
+# default one, through `collection_service`; the action the key needs on it. Feedback needs what ask needs.
 BODY_COLLECTION_ROUTES = {"/v1/ask": "ask", "/v1/search": "search", "/v1/ask/stream": "ask",
                           "/v1/feedback": "ask"}
-# Routes whose handler serves the collection named in the body (through `collection_service`). Any other
-# route of BODY_COLLECTION_ROUTES serves the default collection, so that is the one checked for it.
-COLLECTION_AWARE_ROUTES = {"/v1/ask", "/v1/search", "/v1/ask/stream"}
 PUBLIC_ROUTES = {("POST", "/v1/ask"), ("POST", "/v1/ask/stream"), ("POST", "/v1/feedback"), ("GET", "/v1/examples")}
 UPLOAD_PATH = re.compile(r"^/v1/collections/[^/]+/documents(/[^/]+)?$")
 VIEW_LINK_PATH = re.compile(r"^/v1/documents/([^/]+)(?:/paragraphs/[^/]+)?$")  # what a view link opens
@@ -357,8 +356,7 @@ class OperationsMiddleware:
                                           "levels")
             receive = _replay(body, receive)
         if check_collection:
-            collection = _body_collection(body) if path in COLLECTION_AWARE_ROUTES else None
-            collection = collection or ops.settings.default_collection
+            collection = _body_collection(body) or ops.settings.default_collection
             if not who.can(action, collection):
                 return await self._reject(ops, scope, receive, send, 403, "forbidden",
                                           f"the key {who.name!r} may not use collection {collection!r}")

@@ -5,8 +5,11 @@ full-disk case, which patches the job store's writes in-process as tests/operati
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import json
+import re
 import shutil
 import time
 import zipfile
@@ -17,6 +20,7 @@ import httpx
 import pytest
 
 from service.auth import KeyStore
+from service.feedback import FeedbackStore
 from service.local_server import LocalServer
 from tests.operations.conftest import PANDA, RIVER, SECRET, bearer
 from tests.operations.test_collections import _docx, _pdf
@@ -177,7 +181,8 @@ def keyed_server(tiny_default_index: Path, two_collections: Path,
         "reader_default": store.create("reader-default", "reader", ["default"])[1],
         "public_alpha": store.create("widget", "public", ["alpha"], [WIDGET_ORIGIN])[1],
     }
-    with _serve(tiny_default_index, data_dir, root / "serve.log") as server:
+    with _serve(tiny_default_index, data_dir, root / "serve.log",
+                NOTESQA_FEEDBACK_PATH=str(root / "feedback.jsonl")) as server:
         yield Server(server, data_dir), tokens
 
 
@@ -221,6 +226,110 @@ def test_a_view_token_with_a_huge_expiry_is_a_401(keyed_server) -> None:
         response = s.call.get("/v1/documents/panda", params={"collection": "alpha", "view": token})
         assert response.status_code == 401, (token[:20], response.text)
     assert "Traceback" not in s.server.log()
+
+
+# --- 9. feedback is authorised like ask: the body's collection decides ----------------------------------
+
+def _feedback(collection: str | None) -> dict:
+    body = {"question": "大熊猫生活在哪里？", "rating": "up",
+            "answer": "大熊猫主要生活在四川、陕西和甘肃的山区竹林中。[1]"}
+    return body if collection is None else {**body, "collection": collection}
+
+
+def test_feedback_needs_the_key_to_be_allowed_to_ask_its_collection(keyed_server) -> None:
+    s, tokens = keyed_server
+    feedback = FeedbackStore(s.data_dir.parent / "feedback.jsonl")
+    allowed = [
+        (bearer(tokens["reader_alpha"]), "alpha"),
+        (bearer(tokens["public_alpha"], Origin=WIDGET_ORIGIN), "alpha"),  # the widget's 👍/👎
+        (bearer(tokens["reader_default"]), None),
+        (bearer(tokens["admin"]), "beta"),
+    ]
+    filed = {}
+    for headers, collection in allowed:
+        response = s.call.post("/v1/feedback", json=_feedback(collection), headers=headers)
+        assert response.status_code == 201, (collection, response.text)
+        filed[response.json()["id"]] = collection or "default"
+    refused = [
+        (bearer(tokens["reader_default"]), "alpha"),  # a collection the key cannot read
+        (bearer(tokens["reader_default"]), "beta"),
+        (bearer(tokens["reader_alpha"]), None),  # the default collection, which it cannot read either
+        (bearer(tokens["reader_alpha"]), "beta"),
+        (bearer(tokens["public_alpha"], Origin=WIDGET_ORIGIN), "beta"),
+    ]
+    for headers, collection in refused:
+        response = s.call.post("/v1/feedback", json=_feedback(collection), headers=headers)
+        assert response.status_code == 403 and response.json()["code"] == "forbidden", (collection, response.text)
+    unknown = s.call.post("/v1/feedback", json=_feedback("nope"), headers=bearer(tokens["admin"]))
+    assert unknown.status_code == 404 and unknown.json()["code"] == "collection_not_found"
+    # only the allowed ones were stored, each against the collection it is about
+    assert {r["id"]: r["collection"] for r in feedback.read()} == filed
+
+
+# --- 10. HTTP hygiene: HEAD, /docs without a CDN, a viewer page that does not tell which ids exist --------
+
+VOLATILE_HEADERS = {"date"}
+
+
+def _same_as_get(server: Server, path: str, headers: dict | None = None) -> httpx.Response:
+    got, head = server.call.get(path, headers=headers), server.call.head(path, headers=headers)
+    assert head.status_code == got.status_code, (path, head.status_code, got.status_code)
+    assert head.content == b"", path
+    assert {k: v for k, v in head.headers.items() if k not in VOLATILE_HEADERS} == \
+        {k: v for k, v in got.headers.items() if k not in VOLATILE_HEADERS}, path
+    return head
+
+
+def test_head_answers_like_get(open_server: Server, keyed_server) -> None:
+    for path in ("/", "/widget.js", "/web/pages.css", "/web/viewer.js", "/documents/a", "/healthz", "/readyz",
+                 "/docs", "/docs/assets/swagger-ui-bundle.js", "/openapi.json", "/v1/documents", "/v1/documents/a",
+                 "/documents/nope", "/web/nope.js", "/v1/documents/nope"):
+        _same_as_get(open_server, path)
+    assert int(_same_as_get(open_server, "/widget.js").headers["content-length"]) > 1000
+    # with keys, HEAD passes the checks its GET does
+    s, tokens = keyed_server
+    assert _same_as_get(s, "/v1/collections").status_code == 401
+    assert _same_as_get(s, "/v1/documents/panda?collection=alpha", bearer(tokens["reader_alpha"])).status_code == 200
+    assert _same_as_get(s, "/v1/documents/a", bearer(tokens["reader_alpha"])).status_code == 403
+    # a route without GET still says which methods it has
+    refused = open_server.call.head("/v1/ask")
+    assert refused.status_code == 405 and "POST" in refused.headers["allow"]
+
+
+def test_api_docs_are_served_from_this_origin_under_a_strict_policy(open_server: Server) -> None:
+    s = open_server
+    page = s.call.get("/docs")
+    assert page.status_code == 200 and "SwaggerUIBundle" in page.text
+    assert not re.search(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]", page.text, re.I), "the page names another host"
+    policy = page.headers["content-security-policy"]
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    assert directives["default-src"] == "'self'" and directives["connect-src"] == "'self'"
+    assert directives["style-src"] == "'self'" and "unsafe" not in policy
+    # the one inline script (Swagger UI's start) is allowed by its hash, nothing else inline
+    [inline] = re.findall(r"<script>(.*?)</script>", page.text, re.S)
+    digest = base64.b64encode(hashlib.sha256(inline.encode()).digest()).decode()
+    assert directives["script-src"] == f"'self' 'sha256-{digest}'"
+    for asset in re.findall(r'(?:src|href)="([^"]+)"', page.text):
+        loaded = s.call.get(asset)
+        assert loaded.status_code == 200 and len(loaded.content) > 100, asset
+    assert s.call.get("/docs/assets/swagger-ui-bundle.js").headers["content-type"].startswith("application/javascript")
+    # the bundle's demo page (which points at a public petstore) and ReDoc (CDN only) are not served
+    assert s.call.get("/docs/assets/index.html").status_code == 404
+    assert s.call.get("/redoc").status_code == 404
+    assert s.call.get("/openapi.json").json()["openapi"].startswith("3.1")  # what Swagger UI 5 reads
+
+
+def test_the_viewer_page_does_not_tell_which_documents_exist(open_server: Server, keyed_server) -> None:
+    s, _ = keyed_server
+    pages = [s.call.get(path) for path in ("/documents/a", "/documents/nope", "/documents/panda?collection=alpha",
+                                           "/documents/nope?collection=alpha")]
+    assert [p.status_code for p in pages] == [200] * 4
+    assert len({p.content for p in pages}) == 1
+    # the page's data fetch is what answers, and it needs a key or a view token
+    assert s.call.get("/v1/documents/nope").status_code == 401
+    # open (no key configured) the document list is public anyway: an unknown default document stays a 404
+    assert open_server.call.get("/documents/a").status_code == 200
+    assert open_server.call.get("/documents/nope").status_code == 404
 
 
 # --- 11. rate limits a single-user loopback install does not trip over ---------------------------------
