@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
 
-from evaluation.datasets import WITHHELD_SUFFIX, DatasetError, dataset_name, load_dataset
+from evaluation.datasets import SCOPED_SUFFIX, WITHHELD_SUFFIX, DatasetError, dataset_name, load_dataset
 from evaluation.metrics import summarize
 from evaluation.report import (METRIC_ROWS, Result, fmt, new_run_dir, one_decimal, save_results, where_worse,
                                write_run)
@@ -67,6 +67,9 @@ CacheOpt = Annotated[Path, typer.Option("--cache-dir", file_okay=False,
 WithholdOpt = Annotated[bool, typer.Option(
     "--withhold-evidence", help="Also ask every answerable question of the index without the paragraphs that "
                                 "answer it, and score NotesQA's abstention on these near misses (in-process).")]
+ScopedOpt = Annotated[bool, typer.Option(
+    "--scoped", help="Ask every question of its own documents only (its doc_ids, as /v1/ask's doc_ids does): "
+                     "scores reading and abstention apart from retrieval.")]
 SeedOpt = Annotated[list[Path] | None, typer.Option(
     "--seed-index", file_okay=False,
     help="With several --corpus: index folders whose embedding caches seed the combined index's.")]
@@ -172,7 +175,8 @@ def _prepare_index(corpora: list[Path], index: Path | None, embedder: str | None
 def run_evaluation(datasets: list[Path], *, systems: tuple[str, ...], index: Path | None, corpus: list[Path] | None,
                    api: str | None, api_key: str | None, concurrency: int, limit: int | None, top_k: int,
                    out: Path | None, out_dir: Path | None, save: Path | None, embedder: str | None,
-                   cache_dir: Path, seed: list[Path] | None, withhold_evidence: bool = False) -> list[Result]:
+                   cache_dir: Path, seed: list[Path] | None, withhold_evidence: bool = False,
+                   scoped: bool = False) -> list[Result]:
     import httpx
 
     cli = _cli()
@@ -187,6 +191,8 @@ def run_evaluation(datasets: list[Path], *, systems: tuple[str, ...], index: Pat
     if withhold_evidence and (api or "notesqa" not in systems):
         cli.fail("--withhold-evidence asks NotesQA in-process, of its index without each question's evidence "
                  "(drop --api)", cli.EXIT_BAD_INPUT)
+    if withhold_evidence and scoped:
+        cli.fail("--withhold-evidence asks of the whole index; run --scoped separately", cli.EXIT_BAD_INPUT)
     try:
         loaded = [(dataset_name(path), path, load_dataset(path, limit=limit)) for path in datasets]
     except DatasetError as exc:
@@ -199,7 +205,7 @@ def run_evaluation(datasets: list[Path], *, systems: tuple[str, ...], index: Pat
     config: dict = {"command": "notesqa eval " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if
                     Path(sys.argv[0]).name == "notesqa" else "notesqa eval (in-process)",
                     "datasets": ", ".join(str(p) for _, p, _ in loaded), "top_k": top_k, "limit": limit,
-                    "systems": ", ".join(systems), "machine": f"{os.cpu_count()} CPU(s)"}
+                    "systems": ", ".join(systems), "machine": f"{os.cpu_count()} CPU(s)", "scoped": scoped}
     clients: dict = {}
     if api:
         clients["notesqa"] = HTTPClient(api, api_key=api_key)
@@ -230,9 +236,10 @@ def run_evaluation(datasets: list[Path], *, systems: tuple[str, ...], index: Pat
     started = time.perf_counter()
     try:
         for name, path, items in loaded:
-            per_system = run_systems(items, clients, top_k=top_k, concurrency=concurrency)
+            per_system = run_systems(items, clients, top_k=top_k, concurrency=concurrency, scoped=scoped)
             for system, records in per_system.items():
-                results.append(Result(name, system, summarize(records, ks=KS), records))
+                results.append(Result(name + (SCOPED_SUFFIX if scoped else ""), system, summarize(records, ks=KS),
+                                      records))
             if withhold_evidence:
                 from evaluation.withheld import run_withheld
 
@@ -284,13 +291,13 @@ def run_command(
         systems: Annotated[str, typer.Option(
             help=f"Comma-separated systems to run side by side: {', '.join(ALL_SYSTEMS)}.")] = "notesqa",
         embedder: EmbedderOpt = None, cache_dir: CacheOpt = DEFAULT_CACHE_DIR, seed_index: SeedOpt = None,
-        withhold_evidence: WithholdOpt = False) -> None:
+        withhold_evidence: WithholdOpt = False, scoped: ScopedOpt = False) -> None:
     """Score answers, citations and retrieval on question sets; write a run folder."""
     chosen = tuple(dict.fromkeys(s.strip() for s in systems.split(",") if s.strip()))
     run_evaluation(datasets, systems=chosen, index=index, corpus=corpus, api=api, api_key=api_key,
                    concurrency=concurrency, limit=limit, top_k=top_k, out=out, out_dir=out_dir,
                    save=save_results_to, embedder=embedder, cache_dir=cache_dir, seed=seed_index,
-                   withhold_evidence=withhold_evidence)
+                   withhold_evidence=withhold_evidence, scoped=scoped)
 
 
 @eval_app.command("baselines")
@@ -298,11 +305,12 @@ def baselines_command(
         datasets: DatasetsArg, corpus: CorpusOpt = None, index: IndexOpt = None, limit: LimitOpt = None,
         top_k: TopKOpt = 5, out: OutOpt = None, out_dir: OutDirOpt = None, save_results_to: SaveOpt = None,
         embedder: EmbedderOpt = None, cache_dir: CacheOpt = DEFAULT_CACHE_DIR, seed_index: SeedOpt = None,
-        withhold_evidence: WithholdOpt = False) -> None:
+        withhold_evidence: WithholdOpt = False, scoped: ScopedOpt = False) -> None:
     """NotesQA, keyword-only, dense-only and the LangChain pipeline on the same questions and corpus."""
     run_evaluation(datasets, systems=ALL_SYSTEMS, index=index, corpus=corpus, api=None, api_key=None,
                    concurrency=1, limit=limit, top_k=top_k, out=out, out_dir=out_dir, save=save_results_to,
-                   embedder=embedder, cache_dir=cache_dir, seed=seed_index, withhold_evidence=withhold_evidence)
+                   embedder=embedder, cache_dir=cache_dir, seed=seed_index, withhold_evidence=withhold_evidence,
+                   scoped=scoped)
 
 
 @eval_app.command("compare")

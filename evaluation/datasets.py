@@ -66,6 +66,7 @@ def _item(record: dict) -> EvalItem:
                     type=record.get("answer_type", "span"), lang="zh")
 
 
+SCOPED_SUFFIX = " (scoped to its documents)"  # every question asked of its own doc_ids only (`--scoped`)
 WITHHELD_SUFFIX = " (evidence withheld)"  # a dataset asked with each question's evidence withheld (evaluation.withheld)
 GENERIC_STEMS = frozenset({"qa", "dev", "test", "train", "questions", "data", "dataset", "eval"})
 

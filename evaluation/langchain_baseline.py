@@ -95,9 +95,13 @@ class LangChainPipeline:
         self.depth = depth
         self.cite_k = cite_k
 
-    def ask(self, question: str, top_k: int = 5) -> tuple[dict, list[dict], float]:
+    def ask(self, question: str, top_k: int = 5, doc_ids: Sequence[str] | None = None) -> tuple[dict, list[dict], float]:
+        scope: dict = {}
+        if doc_ids is not None:  # LangChain filters after the search: fetch every chunk, keep the documents'
+            wanted = set(doc_ids)
+            scope = {"filter": lambda metadata: metadata["doc_id"] in wanted, "fetch_k": self.store.index.ntotal}
         started = time.perf_counter()
-        found = self.store.similarity_search_with_score(question, k=self.depth)
+        found = self.store.similarity_search_with_score(question, k=self.depth, **scope)
         latency = (time.perf_counter() - started) * 1000
         ranked = [{"doc_id": d.metadata["doc_id"], "paragraph_id": f"chunk@{d.metadata.get('start_index', 0)}",
                    "text": d.page_content} for d, _ in found]

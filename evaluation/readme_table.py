@@ -10,6 +10,7 @@ Files read (each optional; a missing one leaves its part out):
     baselines_sample.json  the four systems on the sample dev set, sample corpus
     baselines_cmrc.json    the four systems on CMRC 2018 dev
     combined.json          NotesQA on the sample dev set, index = sample corpus + CMRC passages
+    scoped_cmrc.json       NotesQA on CMRC 2018 dev, each question asked of its own passage (`--scoped`)
 A result whose dataset ends in " (evidence withheld)" (`--withhold-evidence`) goes to its own table.
 """
 from __future__ import annotations
@@ -130,6 +131,15 @@ def render(results_dir: str | Path = DEFAULT_RESULTS) -> str:
         if loaded:
             found = True
             lines += _baselines_section(title, loaded[0], [r for r in loaded[1] if not _withheld(r)])
+    scoped = load_results(results_dir / "scoped_cmrc.json")
+    if scoped:
+        found = True
+        data, results = scoped
+        lines += ["#### Reading alone: CMRC 2018 dev, each question asked of its own passage", "",
+                  "Every question is asked with `doc_ids` = its gold passage (`notesqa eval run --scoped`), so "
+                  "retrieval cannot miss and the figures are those of the reader and its abstention; "
+                  + "; ".join(f"{r.dataset}: {_scope(data, r)}" for r in results) + ".", "",
+                  _single_table(results), ""]
     combined = load_results(results_dir / "combined.json")
     if combined:
         found = True

@@ -42,8 +42,9 @@ ALL_SYSTEMS = ("notesqa", "keyword", "dense", "langchain")
 
 
 class QAClient(Protocol):
-    def ask(self, question: str, top_k: int) -> tuple[dict, list[dict], float]:
-        """-> (the /v1/ask answer object, the ranked paragraphs for retrieval metrics, ask latency in ms)"""
+    def ask(self, question: str, top_k: int, doc_ids: Sequence[str] | None = None) -> tuple[dict, list[dict], float]:
+        """-> (the /v1/ask answer object, the ranked paragraphs for retrieval metrics, ask latency in ms);
+        `doc_ids`: only those documents are searched (a client that cannot restrict raises ValueError)."""
 
 
 def ranked_paragraphs(hits) -> list[dict]:
@@ -65,11 +66,11 @@ class InProcessClient:
     def __init__(self, qa) -> None:  # qa: retrieval.pipeline.NotesQA
         self.qa = qa
 
-    def ask(self, question: str, top_k: int) -> tuple[dict, list[dict], float]:
+    def ask(self, question: str, top_k: int, doc_ids: Sequence[str] | None = None) -> tuple[dict, list[dict], float]:
         started = time.perf_counter()
-        answer = self.qa.ask(question, top_k=top_k)
+        answer = self.qa.ask(question, top_k=top_k, doc_ids=doc_ids)
         latency = (time.perf_counter() - started) * 1000
-        ranked = ranked_paragraphs(self.qa.search(question, top_k=RANK_DEPTH))
+        ranked = ranked_paragraphs(self.qa.search(question, top_k=RANK_DEPTH, doc_ids=doc_ids))
         return answer.to_dict(), ranked, latency
 
 
@@ -89,15 +90,15 @@ class SearchOnlyClient:
         self.name = mode
         self.cite_k = cite_k
 
-    def ask(self, question: str, top_k: int) -> tuple[dict, list[dict], float]:
+    def ask(self, question: str, top_k: int, doc_ids: Sequence[str] | None = None) -> tuple[dict, list[dict], float]:
         from evaluation.langchain_baseline import top_passage_answer
         from retrieval.query_analysis import expand_query
 
         started = time.perf_counter()
         if self.mode == "keyword":
-            hits = self.qa.searcher.search(expand_query(question), RANK_DEPTH, mode="keyword")
+            hits = self.qa.searcher.search(expand_query(question), RANK_DEPTH, mode="keyword", doc_ids=doc_ids)
         else:
-            hits = self.qa.search(question, top_k=RANK_DEPTH, mode="dense")
+            hits = self.qa.search(question, top_k=RANK_DEPTH, mode="dense", doc_ids=doc_ids)
         latency = (time.perf_counter() - started) * 1000
         ranked = ranked_paragraphs(hits)
         return top_passage_answer(ranked, self.cite_k), ranked, latency
@@ -112,12 +113,13 @@ class HTTPClient:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
 
-    def ask(self, question: str, top_k: int) -> tuple[dict, list[dict], float]:
+    def ask(self, question: str, top_k: int, doc_ids: Sequence[str] | None = None) -> tuple[dict, list[dict], float]:
+        scope = {"doc_ids": list(doc_ids)} if doc_ids is not None else {}
         started = time.perf_counter()
-        answer = self._http.post("/v1/ask", json={"question": question, "top_k": top_k})
+        answer = self._http.post("/v1/ask", json={"question": question, "top_k": top_k, **scope})
         latency = (time.perf_counter() - started) * 1000
         answer.raise_for_status()
-        search = self._http.post("/v1/search", json={"query": question, "top_k": RANK_DEPTH})
+        search = self._http.post("/v1/search", json={"query": question, "top_k": RANK_DEPTH, **scope})
         search.raise_for_status()
         return answer.json(), search.json()["results"], latency
 
@@ -186,9 +188,12 @@ def score_item(item: EvalItem, answer: dict, ranked: Sequence[dict], latency_ms:
 
 
 def run_systems(items: Iterable[EvalItem], systems: dict[str, QAClient], top_k: int = 5,
-                show_progress: bool = True, concurrency: int = 1, warm_up: bool = True) -> dict[str, list[dict]]:
+                show_progress: bool = True, concurrency: int = 1, warm_up: bool = True,
+                scoped: bool = False) -> dict[str, list[dict]]:
     """Every question through every system -> {system: records in dataset order}.
 
+    `scoped`: each question is asked of its own documents only (its doc_ids), which scores reading and
+    abstention apart from retrieval; a question that names none (an unanswerable one) is asked of all.
     The systems take turns question by question (the first system rotates), so that a slower
     or busier moment of the machine falls on all of them alike. `concurrency` > 1 sends that
     many questions at once (for a service; in-process engines are not thread-safe). Each
@@ -200,11 +205,14 @@ def run_systems(items: Iterable[EvalItem], systems: dict[str, QAClient], top_k: 
     bar = tqdm(total=len(items) * len(names), desc="evaluating", unit="q", disable=not show_progress)
     lock = threading.Lock()
 
+    def scope(item: EvalItem) -> list[str] | None:
+        return list(item.doc_ids) if scoped and item.doc_ids else None
+
     def one(index: int) -> None:
         item = items[index]
         order = names[index % len(names):] + names[:index % len(names)]
         for name in order:
-            answer, ranked, latency = systems[name].ask(item.question, top_k)
+            answer, ranked, latency = systems[name].ask(item.question, top_k, scope(item))
             record = score_item(item, answer, ranked, latency)
             with lock:
                 results[name][index] = record
@@ -212,7 +220,7 @@ def run_systems(items: Iterable[EvalItem], systems: dict[str, QAClient], top_k: 
 
     if items and warm_up:  # lazy loading and first-call setup are not what latency measures
         for client in systems.values():
-            client.ask(items[0].question, top_k)
+            client.ask(items[0].question, top_k, scope(items[0]))
     try:
         if concurrency > 1:
             with ThreadPoolExecutor(max_workers=concurrency) as pool:

@@ -64,6 +64,10 @@ if [ "$run_cmrc" = 1 ]; then
   "$NOTESQA" eval baselines "$CMRC_DIR/qa.jsonl" --index var/cmrc-index --corpus "$CMRC_DIR/corpus.jsonl" \
     --withhold-evidence "${limit_args[@]}" --out-dir "$RUNS/baselines_cmrc" --save-results "$RESULTS/baselines_cmrc.json"
 
+  step "CMRC 2018 dev ${CMRC_LIMIT:+(first $CMRC_LIMIT questions)}, each question scoped to its own passage"
+  "$NOTESQA" eval run "$CMRC_DIR/qa.jsonl" --index var/cmrc-index --scoped "${limit_args[@]}" \
+    --out-dir "$RUNS/scoped_cmrc" --save-results "$RESULTS/scoped_cmrc.json"
+
   step "combined index (sample corpus + CMRC passages), sample dev set"
   "$NOTESQA" eval run "$DEV" --corpus corpus --corpus "$CMRC_DIR/corpus.jsonl" --index var/combined-index \
     --seed-index var/index --seed-index var/cmrc-index \

@@ -28,11 +28,14 @@ class FakeClient:
         self.latency = latency
         self.name = name
         self.calls: list[str] = []
+        self.scopes: list[list[str] | None] = []
 
-    def ask(self, question: str, top_k: int) -> tuple[dict, list[dict], float]:
+    def ask(self, question: str, top_k: int, doc_ids: list[str] | None = None) -> tuple[dict, list[dict], float]:
         self.calls.append(question)
+        self.scopes.append(doc_ids)
         qid = next(i.id for i in ITEMS if i.question == question)
         text, docs = self.script[qid]
+        docs = [d for d in docs if doc_ids is None or d in doc_ids]  # as the service restricts its search
         ranked = [{"doc_id": d, "paragraph_id": f"p-{d}", "text": PARAGRAPHS[d]} for d in docs]
         if text is None:
             return {"answer": "资料中没有找到相关内容。", "abstained": True, "citations": []}, ranked, self.latency

@@ -152,8 +152,8 @@ class CalibratedClient(FakeClient):
         self.facts = facts
         self.confidences = confidences
 
-    def ask(self, question: str, top_k: int) -> tuple[dict, list[dict], float]:
-        answer, ranked, latency = super().ask(question, top_k)
+    def ask(self, question: str, top_k: int, doc_ids: list[str] | None = None) -> tuple[dict, list[dict], float]:
+        answer, ranked, latency = super().ask(question, top_k, doc_ids)
         qid = next(i.id for i in ITEMS if i.question == question)
         fact = None if answer["abstained"] else self.facts.get(qid)
         citation = None if fact is None else {"marker": 1, "doc_id": ranked[0]["doc_id"], "paragraph_id": "p",

@@ -197,3 +197,39 @@ def test_eval_withheld_evidence_needs_the_index_in_process(tmp_path: Path) -> No
                     "--out-dir", tmp_path / "run")
     assert result.exit_code == 2
     assert "--withhold-evidence asks NotesQA in-process" in result.output
+
+
+def _records(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "per_question.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def test_eval_scoped_asks_every_system_of_the_questions_own_documents(tiny: dict[str, Path], tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    result = invoke("eval", "baselines", tiny["questions"], "--corpus", tiny["both"], "--index", tiny["index"],
+                    "--scoped", "--out-dir", run, "--cache-dir", tmp_path / "cache")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["config"]["scoped"] is True
+    assert {r["dataset"] for r in metrics["results"]} == {"tiny_dev (scoped to its documents)"}
+    own = {q["id"]: q["doc_ids"] for q in TINY_QUESTIONS}
+    records = _records(run)
+    assert {r["system"] for r in records} == {"notesqa", "keyword", "dense", "langchain"}
+    for record in records:
+        if own[record["id"]]:  # answerable: nothing from another document is ranked or cited
+            assert {c["doc_id"] for c in record["citations"]} <= set(own[record["id"]]), record
+            assert record["doc_hit"]["1"] == 1.0, record
+
+
+def test_eval_scoped_over_the_api(api_server: str, tmp_path: Path) -> None:
+    result = invoke("eval", "run", SAMPLE_DEV, "--api", api_server, "--scoped", "--limit", "4",
+                    "--out-dir", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    own = {q["id"]: q["doc_ids"] for q in map(json.loads, SAMPLE_DEV.read_text(encoding="utf-8").splitlines()[:4])}
+    for record in _records(tmp_path / "run"):
+        if own[record["id"]]:
+            assert {c["doc_id"] for c in record["citations"]} <= set(own[record["id"]]), record
+
+
+def test_eval_scoped_and_withheld_do_not_mix(tmp_path: Path) -> None:
+    result = invoke("eval", "run", SAMPLE_DEV, "--scoped", "--withhold-evidence", "--out-dir", tmp_path / "run")
+    assert result.exit_code == 2 and "run --scoped separately" in result.output

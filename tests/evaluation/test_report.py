@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from evaluation.compare import compare_results, compare_runs, to_markdown
+from evaluation.datasets import SCOPED_SUFFIX
 from evaluation.metrics import summarize
 from evaluation.readme_table import END, START, ReadmeError, render, update_readme
 from evaluation.report import (Result, comparison_table, load_run, new_run_dir, save_results, where_worse,
@@ -150,6 +151,8 @@ def results_dir(tmp_path: Path) -> Path:
     save_results(folder / "baselines_cmrc.json", [result("notesqa", GOOD, dataset="cmrc2018")], {"limit": 3})
     save_results(folder / "combined.json", [result("notesqa", WORSE, dataset="sample_dev")],
                  {"corpora": "corpus, cmrc2018/corpus.jsonl"})
+    save_results(folder / "scoped_cmrc.json",
+                 [result("notesqa", GOOD, dataset="cmrc2018" + SCOPED_SUFFIX)], {"limit": 3, "scoped": True})
     return folder
 
 
@@ -161,6 +164,8 @@ def test_render_builds_every_section_from_the_files(results_dir: Path) -> None:
     assert "Where NotesQA does **not** beat the LangChain pipeline: latency p50 (ms): 10.0 vs 2.0" in text
     assert "the first 3 questions of the file (a fixed subset, --limit 3)" in text
     assert "Answer accuracy drop: 0.500 (target ≤ 0.02: **not met**)" in text
+    scoped = text.split("#### Reading alone: CMRC 2018 dev", 1)[1].split("####", 1)[0]
+    assert "| metric | cmrc2018 (scoped to its documents) (" in scoped and "answer accuracy" in scoped.lower()
 
 
 def test_render_without_results() -> None:

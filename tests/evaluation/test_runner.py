@@ -47,6 +47,16 @@ def test_run_systems_takes_turns_and_keeps_dataset_order() -> None:
     assert len(a.calls) == len(b.calls) == 1 + len(ITEMS)
 
 
+def test_a_scoped_run_asks_each_question_of_its_own_documents() -> None:
+    client = FakeClient(WORSE)
+    records = run_systems(ITEMS, {"a": client}, show_progress=False, scoped=True)["a"]
+    # warm-up, then q1 and q2 of their documents; q3 (unanswerable, no documents) of everything
+    assert client.scopes == [["d1"], ["d1"], ["d2"], None]
+    assert records[0]["hits"][0] is True  # q1's evidence (d1) was rank 2 unscoped, rank 1 scoped
+    unscoped = run_systems(ITEMS, {"a": FakeClient(WORSE)}, show_progress=False)["a"]
+    assert unscoped[0]["hits"][0] is False
+
+
 def test_run_systems_with_concurrency_gives_the_same_records() -> None:
     serial = run_systems(ITEMS, {"a": FakeClient(GOOD)}, show_progress=False)["a"]
     parallel = run_systems(ITEMS, {"a": FakeClient(GOOD)}, show_progress=False, concurrency=3)["a"]
