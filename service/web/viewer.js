@@ -13,14 +13,14 @@
       loading: "正在加载原文…", notFound: "找不到这个文档，它可能已从资料中移除。", failed: "无法加载原文，请检查网络后刷新。",
       unauthorized: "需要有效的访问密钥才能查看原文。", missingParagraph: "引用的段落不在这个文档的当前版本中。",
       paragraphs: function (n) { return "共 " + n + " 段"; }, footnote: "脚注", table: "表格",
-      link: "链接到此段", date: "日期", symbol: "文号"
+      link: "链接到此段", date: "日期", symbol: "文号", ask: "就本文提问"
     },
     en: {
       loading: "Loading the note…", notFound: "No such document; it may have been removed from the notes.",
       failed: "Cannot load the note; check the network and reload.", unauthorized: "A valid API key is needed.",
       missingParagraph: "The cited paragraph is not in the current version of this document.",
       paragraphs: function (n) { return n + " paragraphs"; }, footnote: "Footnote", table: "Table",
-      link: "Link to this paragraph", date: "Date", symbol: "Symbol"
+      link: "Link to this paragraph", date: "Date", symbol: "Symbol", ask: "Ask about this document"
     }
   }[lang];
   if (lang === "en") document.documentElement.lang = "en";
@@ -94,6 +94,13 @@
   function render(doc) {
     document.title = doc.title + " · NotesQA";
     document.getElementById("bar-title").textContent = doc.title;
+    // the chat page, answering from this document only (its widget reads ?doc= and ?collection=)
+    var ask = document.getElementById("ask-doc");
+    var scope = ["doc=" + encodeURIComponent(doc.doc_id), "title=" + encodeURIComponent(doc.title)];
+    if (collection) scope.push("collection=" + encodeURIComponent(collection));
+    ask.href = base + "/?" + scope.join("&");
+    ask.textContent = T.ask;
+    ask.hidden = false;
     while (main.firstChild) main.removeChild(main.firstChild);
     var head = el("header", "doc-head");
     head.appendChild(el("h1", null, doc.title));

@@ -13,6 +13,9 @@
  * data-open         "true": start with the panel open        data-api-key  bearer token, if required
  * data-examples     "false": do not offer example questions  data-top-k    paragraphs to retrieve
  * data-collection   the collection to ask (default: the service's default collection)
+ * data-doc-ids      comma-separated document ids: answer from these documents only (doc_ids of /v1/ask)
+ * data-scope-from-url  "true": take the collection and documents from the page's own query string
+ *                   (?collection=…&doc=<id>&doc=…&title=…), as the source viewer's "ask about this document" does
  *
  * Everything lives in a Shadow DOM; no external asset is loaded. Server text is only ever
  * inserted as text (textContent / text nodes), never parsed as HTML.
@@ -64,7 +67,8 @@
       timeout: "等待回答超时，请重试。",
       unauthorized: "问答服务拒绝了请求（需要有效的访问密钥）。",
       busy: "问答服务正忙，请稍后重试。",
-      disclaimer: "答案摘自资料原文，请以引用的原文为准。"
+      disclaimer: "答案摘自资料原文，请以引用的原文为准。",
+      scoped: function (name) { return "只在《" + name + "》中查找答案。"; }
     },
     en: {
       title: "Ask the notes",
@@ -105,7 +109,8 @@
       timeout: "No answer in time; please retry.",
       unauthorized: "The service refused the request (a valid API key is needed).",
       busy: "The answering service is busy; please retry shortly.",
-      disclaimer: "Answers quote the source notes; check the cited text."
+      disclaimer: "Answers quote the source notes; check the cited text.",
+      scoped: function (name) { return "Answers come from “" + name + "” only."; }
     }
   };
 
@@ -155,6 +160,7 @@
     ".q p{margin:0;max-width:85%;padding:8px 12px;border-radius:14px 14px 4px 14px;background:var(--nq-accent);color:var(--nq-on-accent);white-space:pre-wrap;}",
     ".a{background:#fff;border:1px solid #e3e6eb;border-radius:4px 14px 14px 14px;padding:10px 12px;}",
     ".greeting{color:#3a4352;}",
+    ".scope{color:#3a4352;font-size:13px;border-left:3px solid var(--nq-accent);}",
     ".examples{margin:8px 0 14px;}",
     ".examples p{margin:0 0 6px;font-size:13px;color:#5b6472;}",
     ".examples ul{list-style:none;margin:0;padding:0;display:flex;flex-direction:column;gap:6px;}",
@@ -335,7 +341,8 @@
     this.T = STRINGS[config.lang];
     this.turns = [];
     this.examples = null;
-    this.storageKey = "notesqa:v1:" + config.api + ":" + (config.collection || "") + ":" + config.lang;
+    this.storageKey = "notesqa:v1:" + config.api + ":" + (config.collection || "") + ":" + config.lang +
+      (config.docIds.length ? ":" + config.docIds.join(",") : "");  // a scoped conversation is its own
     this.controller = null;
     this.build();
     this.restore();
@@ -560,6 +567,7 @@
     var body = { question: turn.question };
     if (this.config.topK) body.top_k = this.config.topK;
     if (this.config.collection) body.collection = this.config.collection;
+    if (this.config.docIds.length) body.doc_ids = this.config.docIds;
     var finished = false;
 
     function onEvent(event, data) {
@@ -679,6 +687,10 @@
     var self = this, T = this.T;
     clear(this.log);
     this.log.appendChild(el("div", { class: "msg a greeting", text: this.config.greeting }));
+    if (this.config.docIds.length) {
+      this.log.appendChild(el("div", { class: "msg a scope", text:
+        T.scoped(this.config.scopeTitle || this.config.docIds.join("、")) }));
+    }
     if (!this.turns.length && this.examples && this.examples.length) {
       this.log.appendChild(el("div", { class: "examples" }, [
         el("p", { text: T.examples }),
@@ -961,6 +973,9 @@
     var lang = ds.lang === "en" ? "en" : "zh";
     var T = STRINGS[lang];
     var topK = parseInt(ds.topK, 10);
+    var fromUrl = ds.scopeFromUrl === "true" ? new URLSearchParams(location.search) : null;
+    var docIds = fromUrl ? fromUrl.getAll("doc") : String(ds.docIds || "").split(",");
+    docIds = docIds.map(function (d) { return d.trim(); }).filter(Boolean);
     return {
       api: String(ds.api || origin).replace(/\/+$/, ""),
       lang: lang,
@@ -973,8 +988,10 @@
       target: ds.target || null,
       open: ds.open === "true",
       apiKey: ds.apiKey || null,
-      examples: ds.examples !== "false",
-      collection: ds.collection || null,
+      examples: ds.examples !== "false" && !docIds.length,  // the examples are about all the notes
+      collection: (fromUrl && fromUrl.get("collection")) || ds.collection || null,
+      docIds: docIds,
+      scopeTitle: (fromUrl && fromUrl.get("title")) || null,
       topK: topK > 0 ? topK : null
     };
   }
@@ -982,6 +999,7 @@
   function mount(options) {
     var base = configFrom(null);
     var config = Object.assign(base, options || {});
+    config.docIds = config.docIds || [];
     config.api = String(config.api).replace(/\/+$/, "");
     var widget = new Widget(config);
     api.instances.push(widget);

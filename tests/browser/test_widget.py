@@ -327,6 +327,30 @@ def test_full_page_chat_keeps_the_conversation_and_collects_feedback(site: Site,
         ctx.close()
 
 
+def test_the_viewer_asks_about_its_own_document_only(site: Site, context: Any) -> None:
+    other = "001_2e16e2347a6d47f4"  # not the document that answers the opening question
+    viewer = context.new_page()
+    errors = watch_errors(viewer)
+    viewer.goto(f"{site.service}/documents/{other}")
+    viewer.wait_for_selector("html[data-ready=true]")
+    title = viewer.locator("h1").inner_text()
+    link = viewer.get_by_role("link", name="就本文提问")
+    expect(link).to_be_visible()
+    link.click()
+    viewer.wait_for_url(re.compile(r"/\?doc="))
+    expect(viewer.locator(f"{WIDGET} .scope")).to_have_text(f"只在《{title}》中查找答案。")
+    expect(viewer.locator(f"{WIDGET} .ex")).to_have_count(0)  # the examples are about all the notes
+    bodies: list[dict] = []
+    viewer.on("request", lambda r: bodies.append(json.loads(r.post_data)) if r.url.endswith("/v1/ask/stream") else None)
+    ask(viewer, OPENING_QUESTION)
+    wait_for_answer(viewer)
+    assert [b.get("doc_ids") for b in bodies] == [[other]]
+    chips = viewer.locator(f"{WIDGET} .chip")
+    for i in range(chips.count()):  # whatever it found, it found in this document
+        expect(chips.nth(i)).to_contain_text(title[:10])
+    assert not errors
+
+
 def test_document_text_is_shown_as_text_and_never_run(xss_site: Site, context: Any) -> None:
     page = context.new_page()
     page.goto(xss_site.allowed.origin)
