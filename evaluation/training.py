@@ -123,7 +123,7 @@ class QueryVectorCache:
     def get(self, qa: NotesQA, text: str) -> np.ndarray:
         k = self.key(text)
         if k not in self.vectors:
-            self.vectors[k] = qa.embedder.encode_query([text])[0]
+            self.vectors[k] = qa.searcher.embed_query(text)  # as serving embeds it
         return self.vectors[k]
 
     def save(self) -> None:
@@ -275,7 +275,8 @@ def train(qas: dict[str, NotesQA], examples: list[Example], cfg: TrainingSetting
             row = answer_features(ctx, reranked, scores, found.infos[ui], span, found.features[best], span_scores,
                                   qa.reader.agreement(found, span_scores, best))
             reading = Reading(reranked, scores, found, best, span_scores, 1.0, row)
-            shown = render(reading, ctx.question.english, 0.0, qa.ask_settings.answer_max_chars)
+            shown = render(reading, ctx.question.english, 0.0, qa.ask_settings.answer_max_chars,
+                           qa.reader.settings.unit_max_chars)
             right = ex.item.answerable and answer_correct(shown.answer, ex.item.answers, ex.item.list_items)
             rows.append(row)
             outcome.append(float(right))

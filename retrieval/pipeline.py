@@ -73,7 +73,7 @@ _ROW_DATE = re.compile(r"^(?:(\d{4})\s*年\s*)?(\d{1,2})\s*月\s*(\d{1,2})\s*日
 @dataclass(frozen=True)
 class AskSettings:
     rerank_depth: int = 30  # fused hits the reranker orders
-    answer_max_chars: int = 80  # the answer is the unit that holds the fact, cut around it to this length
+    answer_max_chars: int = 80  # the unit that holds the fact, with the neighbours that fit; a longer unit is cut
 
 
 def check_text(text: str) -> None:
@@ -115,7 +115,7 @@ class NotesQA:
                    doc_ids: Sequence[str] | None = None, query_vector: np.ndarray | None = None) -> list[SearchHit]:
         """The fused (not yet reranked) ranking, `depth` deep; `doc_ids` restricts it to those documents."""
         if query_vector is None and mode != "keyword":
-            query_vector = self.embedder.encode_query([question.asked])[0]
+            query_vector = self.searcher.embed_query(question.asked)
         query = question.analysed
         hits = self.searcher.search(query, depth, query_vector=query_vector, mode=mode, doc_ids=doc_ids)
         if mode == "hybrid" and hits and (date := self._schedule_date(question.asked, hits[0].paragraph.doc_id)):
@@ -153,7 +153,8 @@ class NotesQA:
         analysed = self.analyse(question)
         hits = self.fused_hits(analysed, max(top_k, self.ask_settings.rerank_depth), doc_ids=doc_ids)
         reading = self.reader.read(analysed, hits)
-        rendered = render(reading, analysed.english, self.reader.abstain_below, self.ask_settings.answer_max_chars)
+        rendered = render(reading, analysed.english, self.reader.abstain_below, self.ask_settings.answer_max_chars,
+                          self.reader.settings.unit_max_chars)
         citations = [
             Citation(marker=c.marker, doc_id=c.hit.paragraph.doc_id, title=self.title(c.hit.paragraph.doc_id),
                      paragraph_id=c.hit.paragraph.paragraph_id, paragraph_number=c.hit.paragraph.paragraph_number,

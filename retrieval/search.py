@@ -22,6 +22,9 @@ class SearchSettings:
     exact_bonus: float = 0.35  # per exact document symbol / resolution number / date matched, times its rarity
     ordinal_bonus: float = 0.1  # per session or meeting ordinal ("第六次") matched
     near_duplicate: float = 0.9  # character-trigram Jaccard above which two paragraphs collapse
+    # a longer question embeds its head only (the keyword side reads all of it): embedding grows with the
+    # text, and one caller's 2,000-character question held the embedder every question shares for seconds
+    query_embed_max_chars: int = 256
 
 
 @dataclass
@@ -72,6 +75,9 @@ class HybridSearcher:
             rows.setdefault(self.snapshot.paragraphs[int(position)].doc_id, []).append(row)
         return rows
 
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embedder.encode_query([text[:self.settings.query_embed_max_chars]])[0]
+
     def search(self, query: str, top_k: int = 10, *, query_vector: np.ndarray | None = None,
                mode: str = "hybrid", doc_ids: Sequence[str] | None = None) -> list[SearchHit]:
         """mode: "hybrid" (default), "dense" or "keyword" (the latter two for baselines).
@@ -90,7 +96,7 @@ class HybridSearcher:
         dense_scores: dict[int, float] = {}
         if mode in ("hybrid", "dense"):
             if query_vector is None:
-                query_vector = self.embedder.encode_query([query])[0]
+                query_vector = self.embed_query(query)
             if allowed is None:
                 scores, rows = snap.dense.search(query_vector.reshape(1, -1).astype(np.float32), depth)
                 dense_scores = {int(r): float(s) for r, s in zip(rows[0], scores[0]) if r >= 0}

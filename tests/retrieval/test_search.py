@@ -1,6 +1,7 @@
 """Hybrid search on the real sample-corpus index."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from index.normalization import compact
@@ -113,3 +114,15 @@ def test_a_day_of_the_schedule_is_read_off_the_document_found(qa, question, date
     """No paragraph says "最后一天": the schedule's own dates tell which day that is."""
     rows = [h for h in qa.search(question, top_k=5) if h.paragraph.kind == "table_row"]
     assert rows and compact(rows[0].paragraph.text).startswith(date)
+
+
+def test_a_long_question_embeds_its_head_only(qa):
+    # bounded cost per question: the embedder every question shares reads at most query_embed_max_chars
+    limit = qa.searcher.settings.query_embed_max_chars
+    question = "资产追回工作组的会议是哪天开幕的？" + "附言：天气晴朗，交通顺畅。" * 150  # under the API's limit
+    assert len(question) > 4 * limit
+    head = qa.embedder.encode_query([question[:limit]])[0]
+    whole = qa.embedder.encode_query([question])[0]
+    assert np.allclose(qa.searcher.embed_query(question), head)
+    assert not np.allclose(head, whole, atol=1e-4)  # the cap is what made them equal
+    assert qa.search(question, top_k=3)
