@@ -104,7 +104,7 @@ def build_index(corpus: str | Path, index_dir: str | Path, embedder_spec: str = 
 
     with build_lock(index_dir):
         embed_started = time.perf_counter()
-        cache = EmbeddingCache(index_dir / "embedding_cache.sqlite")
+        cache = EmbeddingCache(index_dir / "embedding_cache.sqlite", embedder.dimension)
         try:
             vectors, embedded = _embed_with_cache(embedder, texts, cache, show_progress, report)
         finally:
@@ -135,20 +135,16 @@ def _embed_with_cache(embedder, texts: list[str], cache: EmbeddingCache,
     keys = [cache.key(embedder.name, t) for t in texts]
     found = cache.get_many(keys)
     missing = [i for i, k in enumerate(keys) if k not in found]
-    fresh: dict[str, np.ndarray] = {}
     if progress:
         progress("embedding", 0, len(missing))
     with tqdm(total=len(missing), desc="embedding", unit="para", disable=not show_progress or not missing) as bar:
         for start in range(0, len(missing), BATCH_SIZE):
             batch = missing[start:start + BATCH_SIZE]
-            vectors = embedder.encode_document([texts[i] for i in batch])
-            for i, v in zip(batch, vectors):
-                fresh[keys[i]] = v
+            fresh = dict(zip((keys[i] for i in batch), embedder.encode_document([texts[i] for i in batch])))
+            cache.put_many(fresh)  # batch by batch: an interrupted build keeps what it embedded
+            found.update(fresh)
             bar.update(len(batch))
             if progress:
                 progress("embedding", start + len(batch), len(missing))
-    if fresh:
-        cache.put_many(fresh)
-    found.update(fresh)
     matrix = np.vstack([found[k] for k in keys]) if keys else np.zeros((0, embedder.dimension), np.float32)
     return matrix.astype(np.float32), len(missing)

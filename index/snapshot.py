@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -28,6 +29,8 @@ import faiss
 import numpy as np
 
 from index.models import Paragraph
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -196,12 +199,40 @@ def load_snapshot(index_dir: str | Path, expected_embedder: str | None = None) -
 
 
 class EmbeddingCache:
-    """Vectors keyed by (embedder, text) hash, so rebuilds embed only changed paragraphs."""
+    """Vectors keyed by (embedder, text) hash, so rebuilds embed only changed paragraphs.
 
-    def __init__(self, path: Path) -> None:
+    The cache only saves work, so a damaged one never fails a build: a file SQLite cannot read, or one
+    whose integrity check fails, is set aside (renamed `*.damaged-<time>`, for whoever wants to look) and a
+    new one started; a stored vector of the wrong size is ignored and embedded again.
+    """
+
+    def __init__(self, path: Path, dimension: int | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=30)
-        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB)")
+        self.path, self.dimension = path, dimension
+        try:
+            self._db = self._open(path)
+        except sqlite3.DatabaseError as exc:
+            aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}")
+            log.warning("embedding cache %s is damaged (%s): set aside as %s; its vectors are embedded again",
+                        path, exc, aside.name)
+            path.replace(aside)
+            for suffix in ("-wal", "-shm", "-journal"):  # SQLite's side files belong to the damaged one
+                with contextlib.suppress(FileNotFoundError):
+                    path.with_name(path.name + suffix).unlink()
+            self._db = self._open(path)
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(path, timeout=30)
+        try:
+            db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB)")
+            (verdict,) = db.execute("PRAGMA quick_check").fetchone()
+            if verdict != "ok":
+                raise sqlite3.DatabaseError(f"integrity check: {verdict}")
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
 
     @staticmethod
     def key(embedder_name: str, text: str) -> str:
@@ -213,7 +244,8 @@ class EmbeddingCache:
             chunk = keys[i:i + 500]
             rows = self._db.execute(
                 f"SELECT key, vector FROM vectors WHERE key IN ({','.join('?' * len(chunk))})", chunk)
-            found.update((k, np.frombuffer(v, dtype=np.float32)) for k, v in rows)
+            found.update((k, np.frombuffer(v, dtype=np.float32)) for k, v in rows
+                         if isinstance(v, bytes) and (self.dimension is None or len(v) == 4 * self.dimension))
         return found
 
     def put_many(self, items: dict[str, np.ndarray]) -> None:

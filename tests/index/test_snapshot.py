@@ -282,6 +282,63 @@ def test_cache_is_per_embedder(tmp_path):
         cache.close()
 
 
+@unit
+def test_a_damaged_cache_file_is_set_aside_and_started_again(tmp_path):
+    path = tmp_path / "cache.sqlite"
+    path.write_bytes(b"\x00not a database" * 500)
+    cache = EmbeddingCache(path, dimension=4)
+    try:
+        v = np.arange(4, dtype=np.float32)
+        cache.put_many({"k": v})
+        assert np.array_equal(cache.get_many(["k"])["k"], v)
+    finally:
+        cache.close()
+    [aside] = list(tmp_path.glob("cache.sqlite.damaged-*"))
+    assert aside.read_bytes().startswith(b"\x00not a database")
+
+
+@unit
+def test_a_cached_vector_of_the_wrong_size_is_not_used(tmp_path):
+    cache = EmbeddingCache(tmp_path / "cache.sqlite", dimension=4)
+    try:
+        cache.put_many({"short": np.arange(3, dtype=np.float32), "right": np.arange(4, dtype=np.float32)})
+        assert list(cache.get_many(["short", "right"])) == ["right"]
+    finally:
+        cache.close()
+
+
+@slow
+def test_a_build_over_a_damaged_cache_embeds_again_and_succeeds(built):
+    corpus, target, _ = built
+    (target / "embedding_cache.sqlite").write_bytes(b"garbage" * 1000)
+    report = _build(corpus, target)
+    assert (report.embedded, report.cached) == (5, 0)
+    assert list(target.glob("embedding_cache.sqlite.damaged-*"))
+    assert _build(corpus, target).embedded == 0  # the new cache is good
+
+
+@slow
+def test_an_interrupted_build_keeps_the_vectors_it_embedded(tmp_path):
+    import index.builder as builder
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    lines = [f"第{i}条：本段记录第{i}次会议的议题与结论，编号{i * 7}。" for i in range(builder.BATCH_SIZE + 8)]
+    (corpus / "long.txt").write_text("会议记录\n\n" + "\n\n".join(lines), encoding="utf-8")
+
+    class Interrupted(Exception):
+        pass
+
+    def stop_after_first_batch(stage, done, total):
+        if stage == "embedding" and done > 0:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        build_index(corpus, tmp_path / "index", show_progress=False, progress=stop_after_first_batch)
+    report = _build(corpus, tmp_path / "index")
+    assert report.cached == builder.BATCH_SIZE and report.embedded == report.searchable - builder.BATCH_SIZE
+
+
 # ---------------------------------------------------------------- concurrency and pruning
 
 @slow

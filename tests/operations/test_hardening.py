@@ -139,6 +139,23 @@ def test_a_jsonl_upload_cannot_reuse_a_document_id(open_server: Server) -> None:
     assert "a" not in {r["doc_id"] for r in found}
 
 
+# --- 7. a damaged embedding cache is set aside, not a reason for every later job to fail ---------------
+
+def test_a_damaged_embedding_cache_does_not_fail_the_next_job(open_server: Server) -> None:
+    s = open_server
+    assert s.call.post("/v1/collections", json={"name": "cache"}).status_code == 201
+    assert s.wait_job(s.upload("cache", "panda.md", PANDA).json()["job"]["id"])["state"] == "succeeded"
+    cache = s.data_dir / "collections" / "cache" / "index" / "embedding_cache.sqlite"
+    assert cache.is_file()
+    cache.write_bytes(b"\x13damaged by a careless editor" * 200)
+    job = s.wait_job(s.upload("cache", "river.md", RIVER).json()["job"]["id"])
+    assert job["state"] == "succeeded", job
+    assert list(cache.parent.glob("embedding_cache.sqlite.damaged-*"))
+    found = s.call.post("/v1/search", json={"query": "三峡大坝", "collection": "cache"}).json()["results"]
+    assert found[0]["doc_id"] == "river"
+    assert "damaged" in s.server.log() and "Traceback" not in s.server.log()
+
+
 # --- 8. a docx bomb is refused in the request ------------------------------------------------------
 
 def _docx_bomb(inflated: int) -> bytes:
