@@ -10,6 +10,9 @@ next build: it reads the sources as they are then, which covers them all.
 After a crash (SIGKILL, power cut) a job left queued or running is run again when the service
 starts, and a collection whose sources differ from what its snapshot was built from gets a
 "resync" job, so an upload acknowledged just before the crash is never left out of the index.
+
+A job state that cannot be written (a full disk) never stops the job: the state is kept in memory, where
+`GET /v1/jobs` reads it (a failed job can be retried), and written by the next save that succeeds.
 """
 from __future__ import annotations
 
@@ -74,17 +77,38 @@ class Job:
 class JobStore:
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
+        self._unsaved: dict[str, Job] = {}  # jobs whose latest state is not on disk yet
+        self._lock = threading.Lock()
 
     def path(self, job_id: str) -> Path | None:
         return self.folder / f"{job_id}.json" if JOB_ID.match(job_id or "") else None
 
-    def save(self, job: Job, *, sync: bool = True) -> None:
-        write_json(self.folder / f"{job.id}.json", job.to_dict(), sync=sync)
+    def save(self, job: Job, *, sync: bool = True) -> bool:
+        """Write `job` (and any state an earlier save could not write); False if it stays in memory only."""
+        with self._lock:
+            self._unsaved[job.id] = job
+            pending = list(self._unsaved.values())
+        written = True
+        for item in pending:
+            try:
+                write_json(self.folder / f"{item.id}.json", item.to_dict(), sync=sync)
+            except OSError as exc:
+                written = written and item is not job
+                if item is job:
+                    log.warning("job %s: its state (%s) cannot be written (%s); kept in memory", job.id,
+                                job.state, exc)
+            else:
+                with self._lock:
+                    self._unsaved.pop(item.id, None)
+        return written
 
     def get(self, job_id: str) -> Job | None:
         path = self.path(job_id)
         if path is None:
             return None
+        with self._lock:
+            if job_id in self._unsaved:
+                return self._unsaved[job_id]
         try:
             data = read_json(path, None)
         except ValueError:
@@ -92,15 +116,17 @@ class JobStore:
         return Job(**data) if isinstance(data, dict) else None
 
     def all(self) -> list[Job]:
-        if not self.folder.is_dir():
-            return []
-        jobs = []
-        for path in self.folder.glob("*.json"):
+        jobs: dict[str, Job] = {}
+        for path in self.folder.glob("*.json") if self.folder.is_dir() else []:
             try:
-                jobs.append(Job(**read_json(path, {})))
+                job = Job(**read_json(path, {}))
             except (ValueError, TypeError):
                 log.warning("ignoring unreadable job file %s", path)
-        return sorted(jobs, key=lambda j: (j.created_at, j.id), reverse=True)
+                continue
+            jobs[job.id] = job
+        with self._lock:
+            jobs.update(self._unsaved)
+        return sorted(jobs.values(), key=lambda j: (j.created_at, j.id), reverse=True)
 
     def prune(self, keep: int = KEEP_JOBS) -> None:
         remove_stale_temporaries(self.folder)
@@ -271,22 +297,16 @@ class JobRunner:
                 log.error("indexing job %s for %s failed: %s", lead.id, collection, message)
             for job in batch:
                 job.state, job.error, job.finished_at, job.stage = "failed", message, _now(), "failed"
-                self._save_final(job)
+                self.jobs.save(job)
         else:
             for job in batch:
                 job.state, job.progress, job.stage, job.finished_at, job.report = \
                     "succeeded", 1.0, "done", _now(), report
-                self._save_final(job)
+                self.jobs.save(job)
         for job in batch:
             if self.on_finish:
                 self.on_finish(job)
         return batch
-
-    def _save_final(self, job: Job) -> None:
-        try:
-            self.jobs.save(job)
-        except OSError:  # a full disk must not kill the worker; the state stays in memory
-            log.exception("cannot save job %s", job.id)
 
     def _build(self, collection: str, job_id: str, progress: Callable[[str, int, int], None]) -> dict:
         store = self.store

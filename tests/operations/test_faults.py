@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from fastapi.testclient import TestClient
 
 import index.builder
 import index.snapshot
+import service.jobs
 import service.storage
 from index.snapshot import current_snapshot_path, load_snapshot
 from service.api import create_app
@@ -131,6 +133,41 @@ def test_a_full_disk_during_a_build_fails_the_job_and_keeps_the_old_snapshot(
     assert client.post(f"/v1/jobs/{job['id']}/retry").status_code == 202
     assert wait_job(client, job["id"])["state"] == "succeeded"
     assert "river" in search_docs(client, "长江", "alpha")
+
+
+def test_a_job_whose_state_cannot_be_written_still_runs_and_can_be_retried(make_client, data_copy: Path,
+                                                                            monkeypatch) -> None:
+    """Issue 13 item 5: the worker's job-state writes hit ENOSPC; the job still runs, its state is seen."""
+    client = make_client(data_dir=data_copy)
+    jobs_dir = data_copy / "jobs"
+    real_write = service.jobs.write_json
+
+    def job_states_fail(path, *args, **kwargs):
+        if Path(path).parent == jobs_dir:
+            enospc()
+        return real_write(path, *args, **kwargs)
+
+    monkeypatch.setattr(service.jobs, "write_json", job_states_fail)
+    deleted = client.delete("/v1/collections/beta/documents/qingluan")
+    assert deleted.status_code == 202, deleted.text
+    job = wait_job(client, deleted.json()["job"]["id"])
+    assert (job["state"], job["attempts"]) == ("succeeded", 1)
+    assert "qingluan" not in search_docs(client, "青鸾项目预算", "beta")
+    assert not (jobs_dir / f"{job['id']}.json").exists()  # nothing could be written, nothing was lost
+
+    # the build fails too: the job is seen failed, and a retry is accepted
+    monkeypatch.setattr(index.snapshot.faiss, "write_index", enospc)
+    failed = wait_job(client, upload(client, "beta", "panda.md", PANDA)["job"]["id"])
+    assert failed["state"] == "failed" and failed["error"].startswith("no space left on device")
+    assert failed["id"] in {j["id"] for j in client.get("/v1/jobs", params={"state": "failed"}).json()["jobs"]}
+    monkeypatch.undo()
+    assert client.post(f"/v1/jobs/{failed['id']}/retry").status_code == 202
+    assert wait_job(client, failed["id"])["state"] == "succeeded"
+    assert search_docs(client, "大熊猫", "beta")[0] == "panda"
+    # with space again, the states kept in memory reach the disk
+    on_disk = {j: json.loads((jobs_dir / f"{j}.json").read_text(encoding="utf-8"))["state"]
+               for j in (job["id"], failed["id"])}
+    assert on_disk == {job["id"]: "succeeded", failed["id"]: "succeeded"}
 
 
 def test_a_full_disk_during_an_upload_answers_507_and_changes_nothing(make_client, data_copy: Path,
