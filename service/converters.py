@@ -31,20 +31,24 @@ class Converted:
     doc_ids: list[str] | None = None  # jsonl: the records' document ids
 
 
-def convert(data: bytes, suffix: str, name: str, max_bytes: int | None = None) -> Converted:
+def convert(data: bytes, suffix: str, name: str, max_bytes: int | None = None,
+            max_chars: int | None = None) -> Converted:
     """`max_bytes` (the upload limit) also bounds what a compressed format inflates to, checked from the
-    archive's directory before anything is parsed, and the extracted text: TooLarge."""
+    archive's directory before anything is parsed, and the extracted text: TooLarge. `max_chars` bounds
+    the text of each document (each record of a .jsonl), what indexing time grows with: TooLarge."""
     suffix = suffix.lower()
     if suffix in TEXT_SUFFIXES:
-        _decode(data, name)
+        _check_chars(_decode(data, name), name, max_chars)
         return Converted(suffix[1:], ".txt", data, 1)
     if suffix == ".jsonl":
-        ids = _check_jsonl(data, name)
+        ids = _check_jsonl(data, name, max_chars)
         return Converted("jsonl", ".jsonl", data, len(ids), ids)
     if suffix == ".docx":
-        return Converted("docx", ".txt", _bounded(_docx_text(data, name, max_bytes), name, max_bytes), 1)
+        text = _check_chars(_docx_text(data, name, max_bytes), name, max_chars)
+        return Converted("docx", ".txt", _bounded(text, name, max_bytes), 1)
     if suffix == ".pdf":
-        return Converted("pdf", ".txt", _bounded(_pdf_text(data, name), name, max_bytes), 1)
+        return Converted("pdf", ".txt", _bounded(_check_chars(_pdf_text(data, name), name, max_chars), name,
+                                                 max_bytes), 1)
     raise ConversionError(f"{name}: unsupported file type {suffix or '(none)'}; use one of {', '.join(SUFFIXES)}")
 
 
@@ -55,6 +59,13 @@ def _decode(data: bytes, name: str) -> str:
         raise ConversionError(str(exc)) from None
 
 
+def _check_chars(text: str, name: str, max_chars: int | None) -> str:
+    if max_chars is not None and len(text) > max_chars:
+        raise TooLarge(f"{name}: {len(text)} characters of text, more than the {max_chars} one document may have "
+                       "(NOTESQA_MAX_DOCUMENT_CHARS); split the document")
+    return text
+
+
 def _bounded(text: str, name: str, max_bytes: int | None) -> bytes:
     source = text.encode("utf-8")
     if max_bytes is not None and len(source) > max_bytes:
@@ -63,9 +74,11 @@ def _bounded(text: str, name: str, max_bytes: int | None) -> bytes:
     return source
 
 
-def _check_jsonl(data: bytes, name: str) -> list[str]:
+def _check_jsonl(data: bytes, name: str, max_chars: int | None = None) -> list[str]:
     """The loader's own parsing decides what the indexer will accept."""
     parsed = parse_jsonl(_decode(data, name), "line")
+    for document in parsed.documents:
+        _check_chars(document.text, f"{name} (record {document.doc_id!r})", max_chars)
     if not parsed.documents:
         first_error = parsed.skipped[0].reason if parsed.skipped else None
         where = f"{parsed.skipped[0].source}: " if parsed.skipped else ""

@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import sqlite3
+import sys
 import threading
 import time
 import uuid
@@ -136,7 +137,8 @@ class JobStore:
 
 
 class LockedEmbedder(Embedder):
-    """The shared embedder, taken one batch at a time under the query lock (queries interleave)."""
+    """The builds' embedder, one batch at a time under the builds' lock (builds of several collections
+    interleave); never the instance or the lock questions use."""
 
     def __init__(self, inner: Embedder, lock: threading.Lock) -> None:
         self.inner, self.lock = inner, lock
@@ -166,10 +168,9 @@ class JobRunner:
     """Runs jobs on a worker thread per collection (in the server) or inline (the CLI)."""
 
     def __init__(self, settings: Settings, store: CollectionStore, jobs: JobStore, *, registry: Any = None,
-                 lock: threading.Lock | None = None,
                  on_finish: Callable[[Job], None] | None = None) -> None:
         self.settings, self.store, self.jobs, self.registry = settings, store, jobs, registry
-        self.lock = lock or (registry.lock if registry is not None else threading.Lock())
+        self.build_lock = threading.Lock()  # the builds' own embedder; questions have theirs
         self.on_finish = on_finish
         self._mutex = threading.Lock()
         self._queues: dict[str, list[Job]] = {}
@@ -198,6 +199,7 @@ class JobRunner:
                 worker.start()
 
     def _work(self, collection: str) -> None:
+        lower_thread_priority(self.settings.build_niceness)
         while True:
             with self._mutex:
                 batch = self._queues.get(collection) or []
@@ -252,9 +254,11 @@ class JobRunner:
         return requeued
 
     # --- running -------------------------------------------------------------------------------
-    def _shared_embedder(self) -> Embedder:
-        if self._embedder is None:
-            self._embedder = LockedEmbedder(create_embedder(self.settings.embedder), self.lock)
+    def _build_embedder(self) -> Embedder:
+        with self.build_lock:
+            if self._embedder is None:
+                self._embedder = LockedEmbedder(create_embedder(self.settings.embedder, shared=False),
+                                                self.build_lock)
         return self._embedder
 
     def run(self, collection: str, batch: list[Job],
@@ -326,7 +330,7 @@ class JobRunner:
                     "skipped": [], "seconds": round(time.perf_counter() - started, 3)}
         previous = current_snapshot_path(index_dir)
         try:
-            embedder = self._shared_embedder()
+            embedder = self._build_embedder()
         except EmbedderError as exc:
             raise BuildError(f"the embedder cannot be loaded: {exc}") from exc
         report = build_index(store.sources_dir(collection), index_dir, self.settings.embedder,
@@ -352,6 +356,20 @@ class JobRunner:
         for job in self.jobs.all():
             counts[job.state] = counts.get(job.state, 0) + 1
         return counts
+
+
+def lower_thread_priority(niceness: int) -> None:
+    """Make the calling thread (and the threads it starts, e.g. the embedder's) yield the CPU to others.
+
+    Linux applies setpriority to one thread when given its id; elsewhere this changes nothing.
+    """
+    if niceness <= 0 or not hasattr(os, "setpriority") or not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), niceness))
+    except OSError as exc:
+        log.warning("cannot lower the priority of the indexing thread: %s", exc)
 
 
 def _alive(pid: int | None) -> bool:

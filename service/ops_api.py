@@ -177,7 +177,8 @@ def _put(request: Request, collection: str, file: UploadFile, doc_id: str | None
     ops = _managed(request, collection, "write")
     data = _read_upload(ops, file)
     stored = _store_call(ops.store.put_document, collection, filename=file.filename, data=data, doc_id=doc_id,
-                         title=title, replace=replace, max_bytes=ops.settings.max_upload_bytes)
+                         title=title, replace=replace, max_bytes=ops.settings.max_upload_bytes,
+                         max_chars=ops.settings.max_document_chars)
     job = ops.runner.submit(collection, "replace" if stored["replaced"] else "add", stored["doc_id"])
     _audit(request, "document_replace" if stored["replaced"] else "document_add", collection,
            doc_id=stored["doc_id"], filename=stored["filename"], size=stored["size"], job=job.id)

@@ -171,7 +171,8 @@ def _put(file: Path, collection: str, doc_id: str | None, title: str | None, rep
     try:
         stored = _store(settings).put_document(collection, filename=file.name, data=file.read_bytes(),
                                                doc_id=doc_id, title=title, replace=replace,
-                                               max_bytes=settings.max_upload_bytes)
+                                               max_bytes=settings.max_upload_bytes,
+                                               max_chars=settings.max_document_chars)
     except StoreError as exc:
         _fail(exc.message, 2)
     except OSError as exc:

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     metrics_public: bool = False  # /metrics without an admin key once keys exist
     view_link_ttl_days: int = Field(default=30, ge=1, le=365)  # how long a citation's view_token opens its document
     watch_interval_s: float = Field(default=2.0, ge=0)  # poll collections for snapshots the CLI built; 0 = off
+    # index builds run on a worker thread with an embedder of their own, at this niceness (Linux: per thread),
+    # so that questions, which have the CPU first, never wait on indexing
+    build_niceness: int = Field(default=10, ge=0, le=19)
+    max_document_chars: int = Field(default=1_000_000, ge=1000)  # text of one uploaded document (then 413)
     # --- chat widget, pages, feedback (service/chat.py, service/feedback.py) ---
     feedback_path: Path | None = None  # JSONL of answer feedback; default: feedback.jsonl next to index_dir
     examples_path: Path | None = None  # example questions; default: examples.json of the indexed corpus

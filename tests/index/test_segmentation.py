@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 
 from index.models import SourceDocument
-from index.segmentation import clean_inline, join_fragments, segment_document
+from index.segmentation import SegmentationSettings, clean_inline, join_fragments, segment_document
 
 from .conftest import CORPUS, DOC_000, DOC_001, DOC_002, DOC_003, DOC_004
 
@@ -504,3 +504,32 @@ def test_empty_and_header_only_documents():
     seg = segment_document(SourceDocument("h", "", header_only, "h.txt"))
     assert seg.paragraphs == []
     assert seg.metadata["date"] == "2018-04-04" and seg.metadata["organ"] == "联合国反腐败公约"
+
+
+# --- long paragraphs are cut into chunks the embedder reads in one window (issue 13, item 1) -----------
+
+def test_a_long_one_line_judgment_becomes_citable_chunks_with_exact_offsets():
+    clause = "被告人张某于二〇一九年三月在某市某区实施盗窃，"
+    text = "判决书\n\n" + clause * 400 + "判处有期徒刑一年。\n"  # ~9,200 characters, one line, few "。"
+    settings = SegmentationSettings(max_paragraph_chars=1000)
+    paras = segment_document(SourceDocument("judgment", "", text, "judgment.txt"), settings).paragraphs
+    body = [p for p in paras if p.kind != "heading" and p.kind != "front_matter"]
+    assert len(body) >= 9 and all(len(p.text) <= 1000 for p in paras)
+    assert all(p.text.endswith(("，", "。")) for p in body)  # cut at clause ends, not inside a clause
+    assert "".join(p.text for p in body) == (clause * 400 + "判处有期徒刑一年。")  # nothing lost or doubled
+    for p in body:
+        assert text[p.start:p.end] == p.text
+    assert len({p.paragraph_id for p in paras}) == len(paras)
+
+
+def test_a_text_without_any_break_is_cut_at_the_limit():
+    text = "标题\n\n" + "甲" * 2500 + "\n"
+    paras = segment_document(SourceDocument("x", "", text, "x.txt"),
+                             SegmentationSettings(max_paragraph_chars=1000)).paragraphs
+    assert [len(p.text) for p in paras if p.text.startswith("甲")] == [1000, 1000, 500]
+
+
+def test_paragraphs_within_the_limit_are_unchanged():
+    doc = SourceDocument("s", "", "标题\n\n第一段。第二句。\n\n第二段。\n", "s.txt")
+    assert [p.text for p in segment_document(doc, SegmentationSettings(max_paragraph_chars=1000)).paragraphs] == \
+        [p.text for p in segment_document(doc, SegmentationSettings(max_paragraph_chars=10_000)).paragraphs]

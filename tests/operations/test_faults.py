@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -238,3 +239,16 @@ def test_sigkill_during_an_update_loses_nothing(tiny_default_index: Path, tmp_pa
     snapshot = load_snapshot(index_dir)
     assert set(snapshot.documents) == {"river", "panda"}
     assert snapshot_leftovers(index_dir) == []
+
+
+def test_builds_embed_with_an_embedder_and_a_lock_of_their_own(make_client, data_copy: Path) -> None:
+    """Issue 13 item 1: a build never holds the embedder or the lock that questions wait on."""
+    from index.embedders import create_embedder
+
+    client = make_client(data_dir=data_copy)
+    ops = client.app.state.operations
+    build = ops.runner._build_embedder()
+    assert build.lock is not ops.registry.lock
+    assert build.inner is not create_embedder(ops.settings.embedder)
+    text = ["三峡大坝位于湖北省宜昌市。"]
+    assert np.allclose(build.encode_document(text), create_embedder(ops.settings.embedder).encode_document(text))

@@ -75,6 +75,41 @@ def open_server(tiny_default_index: Path, tmp_path_factory: pytest.TempPathFacto
         yield Server(server, root / "data")
 
 
+# --- 1. a long document: refused above the limit, else cut into citable chunks; questions never wait ------
+
+JUDGMENT_CLAUSE = "被告人张某于二〇一九年三月在某市某区实施盗窃，"
+
+
+def test_a_long_document_is_chunked_and_questions_are_answered_while_it_is_indexed(
+        tiny_default_index: Path, tmp_path: Path) -> None:
+    env = {"NOTESQA_MAX_DOCUMENT_CHARS": "20000", "NOTESQA_DEBUG_JOB_DELAY_S": "4"}
+    with _serve(tiny_default_index, tmp_path / "data", tmp_path / "serve.log", **env) as server:
+        s = Server(server, tmp_path / "data")
+        assert s.call.post("/v1/collections", json={"name": "court"}).status_code == 201
+        refused = s.upload("court", "huge.txt", "判决书\n\n" + JUDGMENT_CLAUSE * 1000)  # 23,000 characters
+        assert refused.status_code == 413 and refused.json()["code"] == "payload_too_large", refused.text
+        assert "NOTESQA_MAX_DOCUMENT_CHARS" in refused.json()["message"]
+        assert s.call.get("/v1/collections/court/documents").json()["documents"] == []
+
+        # one line, clauses joined by "，", one "。" at the end: the shape of a court judgment
+        text = "判决书\n\n" + JUDGMENT_CLAUSE * 600 + "赃款已于二〇二〇年五月全部退还被害人。\n"
+        job = s.upload("court", "judgment.txt", text).json()["job"]
+        answered_while_running = 0
+        while (state := s.call.get(f"/v1/jobs/{job['id']}").json())["state"] in ("queued", "running"):
+            asked = s.call.post("/v1/ask", json={"question": "大熊猫生活在哪里？"})
+            assert asked.status_code == 200, asked.text
+            if s.call.get(f"/v1/jobs/{job['id']}").json()["state"] == "running":
+                answered_while_running += 1
+            time.sleep(0.5)  # a user, not a flood: the build (at a lower priority) gets the CPU in between
+        assert state["state"] == "succeeded", state
+        assert answered_while_running >= 1
+        paragraphs = s.call.get("/v1/documents/judgment", params={"collection": "court"}).json()["paragraphs"]
+        assert len(paragraphs) >= 14 and all(len(p["text"]) <= 1000 for p in paragraphs)
+        found = s.call.post("/v1/ask", json={"question": "赃款什么时候退还被害人？", "collection": "court"}).json()
+        assert found["citations"] and "赃款" in found["citations"][0]["text"]
+        assert len(found["citations"][0]["text"]) <= 1000
+
+
 # --- 3. originals are removed by their exact stored names ----------------------------------------
 
 def test_uploads_and_deletes_touch_only_their_own_originals(open_server: Server) -> None:
