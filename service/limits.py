@@ -56,6 +56,12 @@ class QueryGate:
         self._semaphore: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.in_flight = 0
+        self.waiting = 0
+
+    @property
+    def saturated(self) -> bool:
+        """Every slot taken and questions queued for one: a new question would wait too."""
+        return self.in_flight >= self.limit and self.waiting > 0
 
     def _current(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -65,10 +71,13 @@ class QueryGate:
 
     async def acquire(self) -> bool:
         semaphore = self._current()
+        self.waiting += 1
         try:
             await asyncio.wait_for(semaphore.acquire(), self.timeout)
         except TimeoutError:
             return False
+        finally:
+            self.waiting -= 1
         self.in_flight += 1
         return True
 

@@ -292,16 +292,21 @@ def revoke_key(key_id: str, request: Request) -> KeyOut:
 
 # --- readiness and metrics --------------------------------------------------------------------
 
-@ops_router.get("/readyz", responses={503: {"model": Readiness, "description": "Not every collection is served"}})
+@ops_router.get("/readyz", responses={503: {"model": Readiness,
+                                             "description": "Not every collection is served, or saturated"}})
 def readyz(request: Request) -> JSONResponse:
-    """200 once every collection's snapshot is loaded (an empty collection counts as ready)."""
+    """200 once every collection's snapshot is loaded (an empty collection counts as ready) and questions
+    can be taken at once; 503 while every query slot is busy and questions wait for one (`saturated`), so a
+    load balancer sends the next ones to another replica."""
     ops = operations(request)
     if ops.registry is None:
-        return JSONResponse({"ready": False, "collections": []}, status_code=503)
-    ready, _ = ops.registry.ready()
+        return JSONResponse({"ready": False, "saturated": False, "collections": []}, status_code=503)
+    loaded, _ = ops.registry.ready()
+    saturated = ops.gate.saturated
+    ready = loaded and not saturated
     # names and sizes only for an open (loopback) service; with keys, the status code says it all
     shown = [] if ops.auth_enabled() else [_collection_out(ops, n) for n in ops.registry.names()]
-    body = Readiness(ready=ready, collections=shown)
+    body = Readiness(ready=ready, saturated=saturated, collections=shown)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
 

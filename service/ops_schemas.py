@@ -111,4 +111,5 @@ class KeyList(BaseModel):
 
 class Readiness(BaseModel):
     ready: bool
+    saturated: bool = Field(default=False, description="Every query slot busy and questions waiting for one.")
     collections: list[CollectionOut]

@@ -11,6 +11,7 @@ import io
 import json
 import re
 import shutil
+import threading
 import time
 import zipfile
 from collections.abc import Iterator
@@ -108,6 +109,39 @@ def test_a_long_document_is_chunked_and_questions_are_answered_while_it_is_index
         found = s.call.post("/v1/ask", json={"question": "赃款什么时候退还被害人？", "collection": "court"}).json()
         assert found["citations"] and "赃款" in found["citations"][0]["text"]
         assert len(found["citations"][0]["text"]) <= 1000
+
+
+# --- /readyz says not ready while questions queue for a slot ------------------------------------------
+
+def test_readyz_is_503_while_the_query_slots_are_saturated(tiny_default_index: Path, tmp_path: Path) -> None:
+    env = {"NOTESQA_MAX_CONCURRENT_QUERIES": "1", "NOTESQA_RATE_LIMIT_PER_MINUTE": "0"}
+    with _serve(tiny_default_index, tmp_path / "data", tmp_path / "serve.log", **env) as server:
+        s = Server(server, tmp_path / "data")
+        idle = s.call.get("/readyz")
+        assert idle.status_code == 200 and idle.json()["saturated"] is False
+        stop, seen = threading.Event(), []
+
+        def ask() -> None:
+            with httpx.Client(base_url=server.url, timeout=60) as client:
+                while not stop.is_set():
+                    client.post("/v1/ask", json={"question": "三峡大坝位于哪里？"})
+
+        askers = [threading.Thread(target=ask) for _ in range(6)]
+        for thread in askers:
+            thread.start()
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not any(code == 503 for code, _ in seen):
+                ready = s.call.get("/readyz")
+                seen.append((ready.status_code, ready.json()))
+        finally:
+            stop.set()
+            for thread in askers:
+                thread.join()
+        busy = [body for code, body in seen if code == 503]
+        assert busy and busy[0]["saturated"] is True and busy[0]["ready"] is False, seen[-3:]
+        after = s.call.get("/readyz")
+        assert after.status_code == 200 and after.json()["saturated"] is False
 
 
 # --- 3. originals are removed by their exact stored names ----------------------------------------
