@@ -3,7 +3,8 @@
 Units are sentences; a sentence longer than the answer budget is cut into runs of its clauses (court
 judgments join a whole holding with "，"). Spans are the typed facts of every question type's pattern,
 names from the tagger, quoted titles, Latin-script names, the run between the words that surround the
-question word, and runs of one to a few jieba words; the unit itself is a span too (a reason, a list).
+question word, runs of one to a few jieba words, and the unit's clauses (what a "how" or "why" question asks
+is often one clause of a longer sentence); the unit itself is a span too (a reason, a list).
 """
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ from retrieval.answer.patterns import CLAUSE_PUNCTUATION, LATIN_SPAN, QUESTION_T
 
 _SENTENCE_END = re.compile(r"(?<=[。！？!?])|\n")  # not "；": it separates the items of one list
 _CLAUSE_END = re.compile(r"(?<=[，,；;])")
+_CLAUSE_BREAK = re.compile(r"[，,；;。！？!?]")  # a clause span never crosses these (an enumeration's "、" it may)
 
 # span kinds: the fact patterns' names, then the generators'; their index is the model's categorical code
 SPAN_KINDS = (["unit", "ngram", "gap", "title", "latin", "person", "place_name", "organisation"]
-              + [name for name, _, _ in QUESTION_TYPES])
+              + [name for name, _, _ in QUESTION_TYPES] + ["clause"])
 SPAN_KIND_CODE = {kind: i for i, kind in enumerate(SPAN_KINDS)}
 _NAME_KIND = {**{t: "person" for t in PERSON_TAGS}, **{t: "place_name" for t in PLACE_TAGS},
               **{t: "organisation" for t in ORGANISATION_TAGS}}
@@ -157,15 +159,24 @@ def _gap_spans(view: UnitView, min_anchor: int, max_chars: int) -> list[tuple[in
     return out
 
 
+def _clauses(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each clause of a unit with more than one."""
+    breaks = [m.start() for m in _CLAUSE_BREAK.finditer(text)]
+    bounds = [-1] + breaks + [len(text)]
+    pieces = [(bounds[i] + 1, bounds[i + 1]) for i in range(len(bounds) - 1)]
+    pieces = [(s, e) for s, e in pieces if text[s:e].strip()]
+    return pieces if len(pieces) > 1 else []
+
+
 def span_candidates(view: UnitView, *, max_words: int, max_chars: int, min_anchor: int,
-                    with_ngrams: bool) -> list[Span]:
+                    with_ngrams: bool, max_clause_chars: int) -> list[Span]:
     """Every candidate span of a unit, each (start, end) once, the most specific kind kept."""
     raw, text = view.raw, view.text
     found: dict[tuple[int, int], str] = {}
 
-    def add(start: int, end: int, kind: str) -> None:
+    def add(start: int, end: int, kind: str, limit: int = max_chars) -> None:
         start, end = _trim(raw, start, end)
-        if end > start and end - start <= max_chars and (start, end) not in found:
+        if end > start and end - start <= limit and (start, end) not in found:
             found[(start, end)] = kind
 
     for name, _, pattern in QUESTION_TYPES:
@@ -188,5 +199,7 @@ def span_candidates(view: UnitView, *, max_words: int, max_chars: int, min_ancho
                 if any(ch in CLAUSE_PUNCTUATION for ch in text[words[i][0]:words[j][1]]):
                     break
                 add(words[i][0], words[j][1], "ngram")
+    for start, end in _clauses(raw):
+        add(start, end, "clause", max_clause_chars)
     found.setdefault((0, len(raw)), "unit")  # whatever its length: a reason or a list is the clause
     return [Span(s, e, kind) for (s, e), kind in found.items()]

@@ -36,7 +36,8 @@ PARAGRAPH_KINDS = ("paragraph", "heading", "footnote", "table_row", "list_item",
 COMPATIBLE_KINDS = {
     "date": {"date"}, "time": {"time"}, "number": {"number", "money"}, "money": {"money"},
     "place": {"place", "place_name"}, "ordinal": {"ordinal"}, "symbol": {"symbol"}, "resolution": {"resolution"},
-    "url": {"url"}, "email": {"email"}, "reason": {"reason", "unit"}, "list": {"list", "unit", "gap"},
+    "url": {"url"}, "email": {"email"}, "reason": {"reason", "unit", "clause"},
+    "list": {"list", "unit", "gap", "clause"},
 }
 WHO_KINDS = {"person", "organisation", "latin", "title"}
 _FUNCTION_START = set("的是在和与了为被把将对及或并而")

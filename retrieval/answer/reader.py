@@ -28,6 +28,7 @@ class ReaderSettings:
     ngram_units: int = 4  # of those, units whose word runs are candidates too (the others: typed spans only)
     max_span_words: int = 4
     max_span_chars: int = 30
+    max_clause_chars: int = 40  # a longer clause is no span of its own (it stays in its unit)
     min_anchor: int = 2  # characters of the question's context a gap span must match at its edge
     anchor_limit: int = 12  # longest context match counted
     context_window: int = 15  # characters each side of a span looked at for question terms
@@ -124,7 +125,8 @@ class AnswerReader:
         for ui, info in enumerate(found.infos):
             view = UnitView(info.unit.text, ctx.question.wh_context, cfg.anchor_limit)
             spans = span_candidates(view, max_words=cfg.max_span_words, max_chars=cfg.max_span_chars,
-                                    min_anchor=cfg.min_anchor, with_ngrams=info.rank < cfg.ngram_units)
+                                    min_anchor=cfg.min_anchor, with_ngrams=info.rank < cfg.ngram_units,
+                                    max_clause_chars=cfg.max_clause_chars)
             found.spans.extend((ui, s) for s in spans)
             tables.append(span_features(ctx, info, view, spans, paragraph_scores, window=cfg.context_window))
         if tables:

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.unit
 def spans_of(unit: str, question: str, with_ngrams: bool = True) -> dict[str, str]:
     view = UnitView(unit, analyse_question(question).wh_context, 12)
     return {unit[s.start:s.end]: s.kind for s in span_candidates(view, max_words=4, max_chars=30, min_anchor=2,
-                                                                  with_ngrams=with_ngrams)}
+                                                                  with_ngrams=with_ngrams, max_clause_chars=40)}
 
 
 def test_split_sentences_keeps_list_items_together():
@@ -73,3 +73,13 @@ def test_unit_view_matches_context_across_spaces():
     end = view.text.index("开幕")
     assert view.left_at[start] == 4
     assert view.right_at[end] == 2
+
+
+def test_each_clause_of_a_longer_unit_is_a_span():
+    unit = "由于河道淤积严重，当地政府于次年开始疏浚工程，工程历时三年。"
+    spans = spans_of(unit, "当地政府为什么开始疏浚工程？", with_ngrams=False)
+    assert spans.get("由于河道淤积严重") == "clause"
+    assert spans.get("工程历时三年") == "clause"
+    assert spans.get(unit) == "unit"
+    # a one-clause unit has no clause span besides itself
+    assert "clause" not in spans_of("会议在维也纳举行。", "会议在哪里举行？").values()
