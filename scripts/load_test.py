@@ -6,11 +6,14 @@
 Without --url it starts `notesqa serve` on 127.0.0.1 with a fresh data folder (rate limit off,
 since every client shares one IP), serving --index (default: the sample corpus, built into a
 temporary folder) as the default collection plus a collection "load" that a writer changes all
-along: it uploads a note, waits for its indexing job, deletes an older one, and so on.
+along: it uploads a note, waits for its indexing job, replaces one, deletes an older one, and so on;
+once in the run it uploads a long note (a court judgment's shape, cut into chunks when indexed) and
+one over the document limit (refused with 413, the one 4xx that is expected).
 
-Prints throughput, p50/p99 latency per kind of request, the error count (non-2xx or transport
-errors; the exit status is 1 if there is any), the indexing jobs done, and the server's peak memory
-(VmHWM from /proc/<pid>/status).
+Prints throughput, p50/p99 latency per kind of request and of /v1/ask with and without an indexing job
+running, the error count (non-2xx other than the expected 413, or transport errors), the indexing jobs
+done, the server's peak memory (VmHWM from /proc/<pid>/status), and checks that no answer asked after a
+delete's job completed cites the deleted note. The exit status is 1 on any error or such citation.
 """
 from __future__ import annotations
 
@@ -60,13 +63,26 @@ def memory(pid: int) -> dict[str, int]:
     return fields
 
 
+LONG_CLAUSE = "被告人在第{n}号观测站附近多次实施盗窃，"
+OVERSIZED_CHARS = 1_100_000  # above the service's default max_document_chars (1,000,000)
+
+
 class Stats:
     def __init__(self) -> None:
         self.latency: dict[str, list[float]] = {}
         self.errors: list[str] = []
+        self.refused: list[str] = []  # the expected 4xx
+        self.jobs_running = 0  # jobs the writer is waiting on now
+        self.asks: list[tuple[float, str, set[str]]] = []  # (started, collection, cited doc ids)
+        self.deleted: dict[str, float] = {}  # doc id -> when its delete job had succeeded
 
     def record(self, kind: str, seconds: float) -> None:
         self.latency.setdefault(kind, []).append(seconds * 1000)
+
+    def stale_citations(self) -> list[str]:
+        return [f"{doc} cited {started - gone:.2f} s after its delete completed"
+                for started, collection, cited in self.asks if collection == COLLECTION
+                for doc in cited if doc in self.deleted and started > (gone := self.deleted[doc])]
 
 
 async def asker(client: httpx.AsyncClient, questions: list[str], stats: Stats, stop: asyncio.Event,
@@ -83,53 +99,82 @@ async def asker(client: httpx.AsyncClient, questions: list[str], stats: Stats, s
             kind, path, body = "search:load", "/v1/search", {"query": rng.choice(LOAD_QUESTIONS),
                                                              "collection": COLLECTION}
         started = time.perf_counter()
+        during_job = stats.jobs_running > 0
         try:
             response = await client.post(path, json=body)
         except httpx.HTTPError as exc:
             stats.errors.append(f"{kind}: {type(exc).__name__}: {exc}")
             continue
         stats.record(kind, time.perf_counter() - started)
+        if kind.startswith("ask"):
+            stats.record("ask, job running" if during_job else "ask, no job", time.perf_counter() - started)
         if response.status_code != 200:
             stats.errors.append(f"{kind}: {response.status_code} {response.text[:200]}")
+        elif kind.startswith("ask"):
+            stats.asks.append((started, body.get("collection", "default"),
+                               {c["doc_id"] for c in response.json().get("citations", [])}))
 
 
 async def writer(client: httpx.AsyncClient, stats: Stats, stop: asyncio.Event, counts: dict[str, int],
                  rng: random.Random) -> None:
     n = 100
     live: list[str] = []
+    documents = f"/v1/collections/{COLLECTION}/documents"
+
+    def note(k: int) -> bytes:
+        return NOTE.format(n=k, h=rng.randint(800, 4800), y=rng.randint(1950, 2020), t=rng.randint(-5, 25),
+                           k=rng.randint(2, 30)).encode()
+
+    async def submit(kind: str, request) -> dict | None:
+        started = time.perf_counter()
+        response = await request
+        stats.record(kind, time.perf_counter() - started)
+        if response.status_code != 202:
+            stats.errors.append(f"{kind}: {response.status_code} {response.text[:200]}")
+            return None
+        return response.json()["job"]
+
+    # one note over the document limit, refused before anything is stored
+    oversized = ("# 超长判决\n\n" + LONG_CLAUSE.format(n=0) * (OVERSIZED_CHARS // len(LONG_CLAUSE) + 1)).encode()
+    response = await client.post(documents, files={"file": ("oversized.txt", oversized)})
+    (stats.refused if response.status_code == 413 else stats.errors).append(
+        f"oversized upload: {response.status_code} {response.text[:120]}")
+    # one long note: a build of many chunks while the others ask
+    long_note = ("# 观测站判决\n\n" + LONG_CLAUSE.format(n=1) * 2500 + "判处有期徒刑一年。\n").encode()
+    if job := await submit("upload", client.post(documents, files={"file": ("judgment.txt", long_note)})):
+        await wait_job(client, job["id"], stats, counts)
     while not stop.is_set():
         n += 1
-        note = NOTE.format(n=n, h=rng.randint(800, 4800), y=rng.randint(1950, 2020), t=rng.randint(-5, 25),
-                           k=rng.randint(2, 30))
-        started = time.perf_counter()
-        response = await client.post(f"/v1/collections/{COLLECTION}/documents",
-                                     files={"file": (f"station-{n}.md", note.encode())})
-        stats.record("upload", time.perf_counter() - started)
-        if response.status_code != 202:
-            stats.errors.append(f"upload: {response.status_code} {response.text[:200]}")
+        job = await submit("upload", client.post(documents, files={"file": (f"station-{n}.md", note(n))}))
+        if job is None:
             continue
         live.append(f"station-{n}")
-        await wait_job(client, response.json()["job"]["id"], stats, counts)
+        await wait_job(client, job["id"], stats, counts)
+        if n % 3 == 0:  # replace the newest note by a new version of itself
+            job = await submit("replace", client.put(f"{documents}/{live[-1]}",
+                                                     files={"file": (f"{live[-1]}.md", note(n))}))
+            if job:
+                await wait_job(client, job["id"], stats, counts)
         if len(live) > 3:
             doc_id = live.pop(0)
-            started = time.perf_counter()
-            response = await client.delete(f"/v1/collections/{COLLECTION}/documents/{doc_id}")
-            stats.record("delete", time.perf_counter() - started)
-            if response.status_code != 202:
-                stats.errors.append(f"delete: {response.status_code} {response.text[:200]}")
-                continue
-            await wait_job(client, response.json()["job"]["id"], stats, counts)
+            job = await submit("delete", client.delete(f"{documents}/{doc_id}"))
+            if job and (await wait_job(client, job["id"], stats, counts)) == "succeeded":
+                stats.deleted[doc_id] = time.perf_counter()
 
 
-async def wait_job(client: httpx.AsyncClient, job_id: str, stats: Stats, counts: dict[str, int]) -> None:
-    while True:
-        job = (await client.get(f"/v1/jobs/{job_id}")).json()
-        if job.get("state") in ("succeeded", "failed"):
-            counts[job["state"]] = counts.get(job["state"], 0) + 1
-            if job["state"] == "failed":
-                stats.errors.append(f"job {job_id}: {job.get('error')}")
-            return
-        await asyncio.sleep(0.05)
+async def wait_job(client: httpx.AsyncClient, job_id: str, stats: Stats, counts: dict[str, int]) -> str:
+    stats.jobs_running += 1
+    try:
+        while True:
+            job = (await client.get(f"/v1/jobs/{job_id}")).json()
+            if job.get("state") in ("succeeded", "failed"):
+                counts[job["state"]] = counts.get(job["state"], 0) + 1
+                if job["state"] == "failed":
+                    stats.errors.append(f"job {job_id}: {job.get('error')}")
+                return job["state"]
+            await asyncio.sleep(0.05)
+    finally:
+        stats.jobs_running -= 1
 
 
 async def run(url: str, api_key: str | None, clients: int, duration: float, pid: int | None) -> int:
@@ -163,30 +208,41 @@ async def run(url: str, api_key: str | None, clients: int, duration: float, pid:
         stop.set()
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - started
-    queries = sum(len(v) for k, v in stats.latency.items() if k not in ("upload", "delete"))
-    everything = [x for k, v in stats.latency.items() if k not in ("upload", "delete") for x in v]
+    writes = ("upload", "replace", "delete", "ask, job running", "ask, no job")  # the last two: asks again
+    queries = sum(len(v) for k, v in stats.latency.items() if k not in writes)
+    everything = [x for k, v in stats.latency.items() if k not in writes for x in v]
     print(f"\n{clients} clients for {elapsed:.1f} s against {url}")
     print(f"  questions and searches: {queries} ({queries / elapsed:.1f}/s)")
     print(f"  latency all queries:    p50 {percentile(everything, 0.5):.0f} ms, p99 {percentile(everything, 0.99):.0f} ms,"
           f" mean {statistics.fmean(everything) if everything else float('nan'):.0f} ms")
     for kind in sorted(stats.latency):
         values = stats.latency[kind]
-        print(f"    {kind:<12} n={len(values):<6} p50 {percentile(values, 0.5):7.0f} ms   "
+        print(f"    {kind:<17} n={len(values):<6} p50 {percentile(values, 0.5):7.0f} ms   "
               f"p99 {percentile(values, 0.99):7.0f} ms")
+    idle, busy = stats.latency.get("ask, no job", []), stats.latency.get("ask, job running", [])
+    if idle and busy:
+        print(f"  /v1/ask p50 with a job running / without: {percentile(busy, 0.5) / percentile(idle, 0.5):.2f}x")
     print(f"  indexing jobs during the run: {counts.get('succeeded', 0)} succeeded, {counts.get('failed', 0)} failed")
+    print(f"  expected refusals: {len(stats.refused)}" + "".join(f"\n    {r}" for r in stats.refused))
     print(f"  errors: {len(stats.errors)}")
     for error in stats.errors[:10]:
         print(f"    {error}")
+    stale = stats.stale_citations()
+    print(f"  answers citing a note after its delete completed: {len(stale)} "
+          f"(of {sum(1 for _, c, _ in stats.asks if c == COLLECTION)} answers from '{COLLECTION}', "
+          f"{len(stats.deleted)} deletes)")
+    for line in stale[:10]:
+        print(f"    {line}")
     if pid:
         mem = memory(pid)
         print(f"  server peak memory (VmHWM): {mem.get('VmHWM', 0) / 1024:.0f} MiB "
               f"(peak RSS sampled {peak_rss / 1024:.0f} MiB)")
-    return 1 if stats.errors else 0
+    return 1 if stats.errors or stale else 0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--duration", type=float, default=30.0, help="Seconds of load.")
     parser.add_argument("--index", type=Path, help="Index folder served as the default collection.")
     parser.add_argument("--url", help="Use this running server instead of starting one.")

@@ -136,6 +136,10 @@ class JobStore:
             (self.folder / f"{job.id}.json").unlink(missing_ok=True)
 
 
+class BuildInterrupted(Exception):
+    """Raised inside a build when the service stops; the build leaves no snapshot behind."""
+
+
 class LockedEmbedder(Embedder):
     """The builds' embedder, one batch at a time under the builds' lock (builds of several collections
     interleave); never the instance or the lock questions use."""
@@ -176,6 +180,7 @@ class JobRunner:
         self._queues: dict[str, list[Job]] = {}
         self._workers: dict[str, threading.Thread] = {}
         self._embedder: Embedder | None = None
+        self._stopping = threading.Event()
 
     # --- submitting ----------------------------------------------------------------------------
     def create(self, collection: str, action: str, doc_id: str | None = None) -> Job:
@@ -200,7 +205,7 @@ class JobRunner:
 
     def _work(self, collection: str) -> None:
         lower_thread_priority(self.settings.build_niceness)
-        while True:
+        while not self._stopping.is_set():
             with self._mutex:
                 batch = self._queues.get(collection) or []
                 self._queues[collection] = []
@@ -253,6 +258,16 @@ class JobRunner:
             self.enqueue(job)
         return requeued
 
+    def stop(self, timeout: float) -> None:
+        """Shutting down: a running build stops at its next batch and leaves its jobs queued for the restart;
+        waits up to `timeout` s for that (a job left running is re-run at start-up all the same)."""
+        self._stopping.set()
+        with self._mutex:
+            workers = list(self._workers.values())
+        deadline = time.monotonic() + timeout
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+
     # --- running -------------------------------------------------------------------------------
     def _build_embedder(self) -> Embedder:
         with self.build_lock:
@@ -289,10 +304,19 @@ class JobRunner:
                     self.jobs.save(job, sync=False)
             if stage == "embedding" and delay[0] > 0:
                 pause, delay[0] = delay[0], 0.0  # once, with the build lock held and the cache open
-                time.sleep(pause)
+                self._stopping.wait(pause)
+            if self._stopping.is_set():
+                raise BuildInterrupted("the service is stopping")
 
         try:
             report = self._build(collection, lead.id, progress)
+        except BuildInterrupted:
+            for job in batch:  # recover() runs them again at the next start
+                job.state, job.stage, job.progress = "queued", "queued", 0.0
+                job.note = "interrupted (the service stopped during the build); re-run at start-up"
+                self.jobs.save(job)
+            log.info("indexing of %s stopped for shutdown; %d job(s) left queued", collection, len(batch))
+            return batch
         except Exception as exc:
             message = describe_failure(exc)
             if not isinstance(exc, (BuildError, SourceError, SnapshotError, OSError, sqlite3.Error)):

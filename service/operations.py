@@ -111,6 +111,8 @@ class Operations:
         self.audit.prune()
 
     def stop(self) -> None:
+        if self.runner is not None:
+            self.runner.stop(self.settings.build_stop_timeout_s)
         if self.registry is not None:
             self.registry.stop()
         self.audit.close()

@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     # index builds run on a worker thread with an embedder of their own, at this niceness (Linux: per thread),
     # so that questions, which have the CPU first, never wait on indexing
     build_niceness: int = Field(default=10, ge=0, le=19)
+    build_stop_timeout_s: float = Field(default=10.0, ge=0)  # at shutdown, wait this long for a build to stop
     max_document_chars: int = Field(default=1_000_000, ge=1000)  # text of one uploaded document (then 413)
     # --- chat widget, pages, feedback (service/chat.py, service/feedback.py) ---
     feedback_path: Path | None = None  # JSONL of answer feedback; default: feedback.jsonl next to index_dir

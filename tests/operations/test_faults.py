@@ -40,6 +40,14 @@ def search_docs(client, query: str, collection: str) -> list[str]:
     return [r["doc_id"] for r in response.json()["results"]]
 
 
+def finished_job(server: LocalServer, job_id: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while (job := httpx.get(f"{server.url}/v1/jobs/{job_id}").json())["state"] not in ("succeeded", "failed"):
+        assert time.monotonic() < deadline, server.log()
+        time.sleep(0.1)
+    return job
+
+
 def snapshot_leftovers(index_dir: Path) -> list[str]:
     return [p.name for p in (index_dir / "snapshots").iterdir() if p.name.startswith(".tmp-")]
 
@@ -187,6 +195,34 @@ def test_a_full_disk_during_an_upload_answers_507_and_changes_nothing(make_clien
     assert len(client.get("/v1/jobs").json()["jobs"]) == jobs_before
 
 
+# --- SIGTERM in the middle of a build ----------------------------------------------------------
+
+@pytest.mark.slow
+def test_sigterm_during_a_build_stops_the_server_and_the_job_runs_after_restart(tiny_default_index: Path,
+                                                                                tmp_path: Path) -> None:
+    env = {"NOTESQA_DATA_DIR": str(tmp_path / "data"), "NOTESQA_WATCH_INTERVAL_S": "0"}
+    busy = LocalServer(tiny_default_index, env={**env, "NOTESQA_DEBUG_JOB_DELAY_S": "300"},
+                       log_path=tmp_path / "first.log")
+    with busy:
+        assert httpx.post(f"{busy.url}/v1/collections", json={"name": "field"}).status_code == 201
+        accepted = httpx.post(f"{busy.url}/v1/collections/field/documents",
+                              files={"file": ("panda.md", PANDA.encode())}, timeout=30)
+        job_id = accepted.json()["job"]["id"]
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{busy.url}/v1/jobs/{job_id}").json()["stage"] != "embedding":
+            assert time.monotonic() < deadline, busy.log()
+            time.sleep(0.05)
+        busy.process.send_signal(signal.SIGTERM)
+        assert busy.process.wait(timeout=30) is not None  # not the 300 s the build would have taken
+    saved = json.loads((tmp_path / "data" / "jobs" / f"{job_id}.json").read_text(encoding="utf-8"))
+    assert saved["state"] == "queued" and "interrupted" in saved["note"]
+    with LocalServer(tiny_default_index, env=env, log_path=tmp_path / "second.log") as server:
+        job = finished_job(server, job_id)
+        assert job["state"] == "succeeded", job
+        found = httpx.post(f"{server.url}/v1/search", json={"query": "大熊猫", "collection": "field"}).json()
+        assert found["results"][0]["doc_id"] == "panda"
+
+
 # --- SIGKILL in the middle of an update -------------------------------------------------------
 
 @pytest.mark.slow
@@ -224,10 +260,7 @@ def test_sigkill_during_an_update_loses_nothing(tiny_default_index: Path, tmp_pa
 
     # 2. restart: the interrupted job runs again and its snapshot is swapped in
     with LocalServer(tiny_default_index, env=env, log_path=tmp_path / "second.log") as server:
-        deadline = time.monotonic() + 60
-        while (job := httpx.get(f"{server.url}/v1/jobs/{job_id}").json())["state"] not in ("succeeded", "failed"):
-            assert time.monotonic() < deadline, server.log()
-            time.sleep(0.1)
+        job = finished_job(server, job_id)
         assert job["state"] == "succeeded", job
         assert job["attempts"] == 2 and "interrupted" in job["note"]
         assert httpx.get(f"{server.url}/readyz").status_code == 200
