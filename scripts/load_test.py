@@ -135,37 +135,43 @@ async def writer(client: httpx.AsyncClient, stats: Stats, stop: asyncio.Event, c
         return response.json()["job"]
 
     # one note over the document limit, refused before anything is stored
-    oversized = ("# 超长判决\n\n" + LONG_CLAUSE.format(n=0) * (OVERSIZED_CHARS // len(LONG_CLAUSE) + 1)).encode()
+    clause = LONG_CLAUSE.format(n=0)
+    oversized = ("# 超长判决\n\n" + clause * (OVERSIZED_CHARS // len(clause) + 1)).encode()
     response = await client.post(documents, files={"file": ("oversized.txt", oversized)})
     (stats.refused if response.status_code == 413 else stats.errors).append(
         f"oversized upload: {response.status_code} {response.text[:120]}")
     # one long note: a build of many chunks while the others ask
-    long_note = ("# 观测站判决\n\n" + LONG_CLAUSE.format(n=1) * 2500 + "判处有期徒刑一年。\n").encode()
+    long_note = ("# 观测站判决\n\n" + LONG_CLAUSE.format(n=1) * 600 + "判处有期徒刑一年。\n").encode()
     if job := await submit("upload", client.post(documents, files={"file": ("judgment.txt", long_note)})):
-        await wait_job(client, job["id"], stats, counts)
+        await wait_job(client, job["id"], stats, counts, stop)
     while not stop.is_set():
         n += 1
         job = await submit("upload", client.post(documents, files={"file": (f"station-{n}.md", note(n))}))
         if job is None:
             continue
         live.append(f"station-{n}")
-        await wait_job(client, job["id"], stats, counts)
+        await wait_job(client, job["id"], stats, counts, stop)
         if n % 3 == 0:  # replace the newest note by a new version of itself
             job = await submit("replace", client.put(f"{documents}/{live[-1]}",
                                                      files={"file": (f"{live[-1]}.md", note(n))}))
             if job:
-                await wait_job(client, job["id"], stats, counts)
+                await wait_job(client, job["id"], stats, counts, stop)
         if len(live) > 3:
             doc_id = live.pop(0)
             job = await submit("delete", client.delete(f"{documents}/{doc_id}"))
-            if job and (await wait_job(client, job["id"], stats, counts)) == "succeeded":
+            if job and (await wait_job(client, job["id"], stats, counts, stop)) == "succeeded":
                 stats.deleted[doc_id] = time.perf_counter()
 
 
-async def wait_job(client: httpx.AsyncClient, job_id: str, stats: Stats, counts: dict[str, int]) -> str:
+async def wait_job(client: httpx.AsyncClient, job_id: str, stats: Stats, counts: dict[str, int],
+                   stop: asyncio.Event | None = None) -> str:
+    """The job's final state; "unfinished" when the run ends first (counted, not an error)."""
     stats.jobs_running += 1
     try:
         while True:
+            if stop is not None and stop.is_set():
+                counts["unfinished"] = counts.get("unfinished", 0) + 1
+                return "unfinished"
             job = (await client.get(f"/v1/jobs/{job_id}")).json()
             if job.get("state") in ("succeeded", "failed"):
                 counts[job["state"]] = counts.get(job["state"], 0) + 1
@@ -222,7 +228,8 @@ async def run(url: str, api_key: str | None, clients: int, duration: float, pid:
     idle, busy = stats.latency.get("ask, no job", []), stats.latency.get("ask, job running", [])
     if idle and busy:
         print(f"  /v1/ask p50 with a job running / without: {percentile(busy, 0.5) / percentile(idle, 0.5):.2f}x")
-    print(f"  indexing jobs during the run: {counts.get('succeeded', 0)} succeeded, {counts.get('failed', 0)} failed")
+    print(f"  indexing jobs during the run: {counts.get('succeeded', 0)} succeeded, {counts.get('failed', 0)} failed, "
+          f"{counts.get('unfinished', 0)} still running at the end")
     print(f"  expected refusals: {len(stats.refused)}" + "".join(f"\n    {r}" for r in stats.refused))
     print(f"  errors: {len(stats.errors)}")
     for error in stats.errors[:10]:
