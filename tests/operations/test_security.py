@@ -42,7 +42,7 @@ def test_once_keys_exist_every_v1_route_needs_one(make_client, data_copy: Path, 
     # health stays open, readiness says only yes or no
     assert client.get("/healthz").status_code == 200
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json() == {"ready": True, "collections": []}
+    assert ready.status_code == 200 and ready.json() == {"ready": True, "saturated": False, "collections": []}
     # both header forms
     assert client.get("/v1/collections", headers=bearer(keys["reader_alpha"])).status_code == 200
     assert client.get("/v1/collections", headers={"X-API-Key": keys["reader_alpha"]}).status_code == 200
