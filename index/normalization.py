@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from pathlib import Path
 
 _CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_PUNCT = r"\u3000-\u303f\uff00-\uffef"
@@ -26,8 +27,37 @@ except Exception:  # pragma: no cover - optional dependency
     _T2S = None
 
 
+def _t2s_triggers() -> tuple[frozenset[str], tuple[str, ...]] | None:
+    """What t2s can change: the characters it maps to others, and the phrases it changes that hold none of
+    those ("反覆" -> "反复"). A text with neither comes back from OpenCC as it went in, and OpenCC (pure
+    Python) costs a quarter of a question's time on text it leaves unchanged. None: convert everything."""
+    if _T2S is None:
+        return None
+    folder = Path(opencc.__file__).parent / "dictionary"
+
+    def entries(name: str) -> dict[str, str]:
+        lines = (folder / name).read_text(encoding="utf-8").splitlines()
+        return {key: value.split(" ")[0] for key, _, value in (line.partition("\t") for line in lines) if key}
+
+    try:
+        characters, phrases = entries("TSCharacters.txt"), entries("TSPhrases.txt")
+    except OSError:
+        return None
+    changed = frozenset(key for key, value in characters.items() if value != key)
+    return changed, tuple(k for k, v in phrases.items() if v != k and not any(ch in changed for ch in k))
+
+
+_TRIGGERS = _t2s_triggers()
+
+
 def to_simplified(text: str) -> str:
-    return _T2S.convert(text) if _T2S is not None else text
+    if _T2S is None:
+        return text
+    if _TRIGGERS is not None:
+        changed, phrases = _TRIGGERS
+        if changed.isdisjoint(text) and not any(phrase in text for phrase in phrases):
+            return text
+    return _T2S.convert(text)
 
 
 @lru_cache(maxsize=65536)  # paragraph and sentence texts recur across queries
@@ -39,6 +69,7 @@ def normalize(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+@lru_cache(maxsize=65536)
 def compact(text: str) -> str:
     """`normalize` with every space removed: for containment checks."""
     return re.sub(r"\s+", "", normalize(text))

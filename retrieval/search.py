@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -44,12 +44,13 @@ def _minmax(values: np.ndarray) -> np.ndarray:
     return (values - low) / (high - low)
 
 
-def _trigrams(text: str) -> set[str]:
+@lru_cache(maxsize=65536)  # the paragraphs of a collection recur across questions
+def _trigrams(text: str) -> frozenset[str]:
     """Character trigrams of an already `compact` text."""
-    return {text[i:i + 3] for i in range(max(len(text) - 2, 1))}
+    return frozenset(text[i:i + 3] for i in range(max(len(text) - 2, 1)))
 
 
-def _near_duplicate(grams: set[str], other: set[str], threshold: float) -> bool:
+def _near_duplicate(grams: frozenset[str], other: frozenset[str], threshold: float) -> bool:
     """Trigram Jaccard at or above `threshold`; sets whose sizes differ more than that cannot reach it."""
     small, large = sorted((len(grams), len(other)))
     return small >= threshold * large and len(grams & other) / max(len(grams | other), 1) >= threshold
@@ -130,7 +131,7 @@ class HybridSearcher:
                                   dtype=np.float32)
         order = np.argsort(-fused)
         hits: list[SearchHit] = []
-        kept_grams: list[set[str]] = []
+        kept_grams: list[frozenset[str]] = []
         for i in order:
             row = rows[i]
             grams = _trigrams(self._compact[row])

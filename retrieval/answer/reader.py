@@ -8,6 +8,7 @@ so what is fitted is exactly what runs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 import numpy as np
 
@@ -103,10 +104,11 @@ class AnswerReader:
             whole = ctx.terms.coverage(compact(f"{p.context}\n{p.text}"))[0] or 1e-6
             head = compact(f"{title}\n{p.context}")
             body = compact(p.text)
+            nonspace = list(accumulate((not c.isspace() for c in p.text), initial=0))  # before each offset
             for unit in split_units(p.text, cfg.unit_max_chars):
                 unit_compact = compact(unit.text)
                 # the text up to the unit's end: what the question names must come before or in it
-                lead = head + body[:sum(not c.isspace() for c in p.text[:unit.start]) + len(unit_compact)]
+                lead = head + body[:nonspace[unit.start] + len(unit_compact)]
                 infos.append(UnitInfo(pi, unit, 0.0, ctx.terms.coverage(unit_compact)[0],
                                       ctx.terms.coverage(compact(unit.sentence))[0],
                                       ctx.terms.coverage(lead)[0] / whole))

@@ -54,3 +54,13 @@ def test_is_cjk_char_and_mostly_latin():
     assert mostly_latin("Which room is the meeting in? 会议")
     assert not mostly_latin("会议在哪个房间举行？room")
     assert not mostly_latin("2018 / 6 / 6")  # no letters at all
+
+
+def test_to_simplified_skips_opencc_only_where_it_would_change_nothing():
+    from index.normalization import _T2S, to_simplified
+
+    samples = ["资产追回工作组的会议于6月6日开幕。", "資產追回工作組的會議於6月6日開幕。", "他反覆思量，沈默不語。",
+               "一目瞭然", "反覆", "English only, 2018.", "", "大熊猫生活在四川"]
+    for text in samples:
+        assert to_simplified(text) == _T2S.convert(text), text
+    assert to_simplified("反覆") == "反复"  # a phrase t2s changes though none of its characters is traditional
