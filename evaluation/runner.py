@@ -44,7 +44,7 @@ ALL_SYSTEMS = ("notesqa", "keyword", "dense", "langchain")
 class QAClient(Protocol):
     def ask(self, question: str, top_k: int, doc_ids: Sequence[str] | None = None) -> tuple[dict, list[dict], float]:
         """-> (the /v1/ask answer object, the ranked paragraphs for retrieval metrics, ask latency in ms);
-        `doc_ids`: only those documents are searched (a client that cannot restrict raises ValueError)."""
+        `doc_ids`: only those documents are searched."""
 
 
 def ranked_paragraphs(hits) -> list[dict]:

@@ -208,7 +208,7 @@ class EmbeddingCache:
 
     def __init__(self, path: Path, dimension: int | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.path, self.dimension = path, dimension
+        self.dimension = dimension
         try:
             self._db = self._open(path)
         except sqlite3.DatabaseError as exc:

@@ -47,8 +47,8 @@ def convert(data: bytes, suffix: str, name: str, max_bytes: int | None = None,
         text = _check_chars(_docx_text(data, name, max_bytes), name, max_chars)
         return Converted("docx", ".txt", _bounded(text, name, max_bytes), 1)
     if suffix == ".pdf":
-        return Converted("pdf", ".txt", _bounded(_check_chars(_pdf_text(data, name), name, max_chars), name,
-                                                 max_bytes), 1)
+        text = _check_chars(_pdf_text(data, name), name, max_chars)
+        return Converted("pdf", ".txt", _bounded(text, name, max_bytes), 1)
     raise ConversionError(f"{name}: unsupported file type {suffix or '(none)'}; use one of {', '.join(SUFFIXES)}")
 
 
