@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from evaluation.datasets import load_dataset
-from evaluation.metrics import percentile
+from evaluation.scoring import percentile
 from index.builder import build_index, indexed_text
 from index.embedders import BATCH_SIZE, DEFAULT_EMBEDDER, create_embedder
 from index.snapshot import load_snapshot

@@ -1,4 +1,4 @@
-"""`notesqa eval`: the evaluation suite's commands (mounted by service/cli.py).
+"""`notesqa eval`: the evaluation suite's commands (mounted by service/cli/main.py).
 
     notesqa eval DATASET...                 same as `notesqa eval run DATASET...`
     notesqa eval run DATASET... [--api URL --concurrency N --api-key KEY] [--corpus PATH]...
@@ -14,6 +14,7 @@ import os
 import shlex
 import sys
 import time
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -24,10 +25,10 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from evaluation.datasets import SCOPED_SUFFIX, WITHHELD_SUFFIX, DatasetError, dataset_name, load_dataset
-from evaluation.metrics import summarize
-from evaluation.report import (METRIC_ROWS, Result, fmt, new_run_dir, one_decimal, save_results, where_worse,
-                               write_run)
+from evaluation.report import (METRIC_LABELS, METRIC_ROWS, Result, fmt, new_run_dir, one_decimal, save_results,
+                               where_worse, write_run)
 from evaluation.runner import ALL_SYSTEMS, KS, SYSTEM_LABELS, HTTPClient, InProcessClient, SearchOnlyClient, run_systems
+from evaluation.scoring import summarize
 
 DEFAULT_CACHE_DIR = Path("var/eval-cache")
 DEFAULT_COMBINED_INDEX = Path("var/combined-index")
@@ -74,29 +75,8 @@ SeedOpt = Annotated[list[Path] | None, typer.Option(
     "--seed-index", file_okay=False,
     help="With several --corpus: index folders whose embedding caches seed the combined index's.")]
 
-METRIC_LABELS = {  # the full set is in metrics.json
-    **{f"recall@{k}": f"recall@{k}" for k in KS},
-    "evidence_recall@5": "evidence recall@5",
-    "doc_hit@5": "doc hit@5",
-    "mrr": "MRR",
-    "ndcg@10": "nDCG@10",
-    "answer_accuracy": "answer accuracy",
-    "list_item_recall": "list item recall",
-    "exact_match": "exact match (concise)",
-    "f1": "char F1 (concise)",
-    "citation_precision": "citation precision",
-    "citation_recall": "citation recall",
-    "abstention": "abstention (unanswerable)",
-    "false_abstention": "false abstention (answerable)",
-    "ece": "expected calibration error",
-    "answer_chars_p50": "median answer length (chars)",
-    "latency_p50_ms": "latency p50 (ms)",
-    "latency_p95_ms": "latency p95 (ms)",
-}
-
-
 def _cli():
-    from service import cli  # the shared helpers (settings, index loading, errors); imported late: no cycle
+    from service.cli import common as cli  # the shared helpers (settings, index loading, errors); imported late: no cycle
 
     return cli
 
@@ -172,52 +152,71 @@ def _prepare_index(corpora: list[Path], index: Path | None, embedder: str | None
     return settings.index_dir, named
 
 
-def run_evaluation(datasets: list[Path], *, systems: tuple[str, ...], index: Path | None, corpus: list[Path] | None,
-                   api: str | None, api_key: str | None, concurrency: int, limit: int | None, top_k: int,
-                   out: Path | None, out_dir: Path | None, save: Path | None, embedder: str | None,
-                   cache_dir: Path, seed: list[Path] | None, withhold_evidence: bool = False,
-                   scoped: bool = False) -> list[Result]:
+@dataclass(frozen=True)
+class EvalOptions:
+    """What one `eval run` or `eval baselines` asks for: the command-line options, one field each."""
+    systems: tuple[str, ...] = ("notesqa",)
+    index: Path | None = None  # in-process: the index folder (default: the configured one)
+    corpus: list[Path] | None = None  # indexed (combined when several) unless `index` is given
+    api: str | None = None  # evaluate a running server at this URL instead
+    api_key: str | None = None
+    concurrency: int = 1  # questions in flight at once (with `api`)
+    limit: int | None = None  # the first questions of each dataset only
+    top_k: int = 5
+    out: Path | None = None  # also write metrics and records as one JSON file
+    out_dir: Path | None = None  # the run folder (default: a new one under runs/)
+    save: Path | None = None  # also save the results file the README table is made from
+    embedder: str | None = None
+    cache_dir: Path = DEFAULT_CACHE_DIR
+    seed: list[Path] | None = None  # index folders whose embedding caches seed a combined index's
+    withhold_evidence: bool = False
+    scoped: bool = False
+
+
+def run_evaluation(datasets: list[Path], options: EvalOptions) -> list[Result]:
     import httpx
 
     cli = _cli()
-    unknown = [s for s in systems if s not in ALL_SYSTEMS]
+    unknown = [s for s in options.systems if s not in ALL_SYSTEMS]
     if unknown:
         cli.fail(f"unknown system(s) {', '.join(unknown)}: choose from {', '.join(ALL_SYSTEMS)}", cli.EXIT_BAD_INPUT)
-    if api and systems != ("notesqa",):
+    if options.api and options.systems != ("notesqa",):
         cli.fail("--api evaluates the service itself; the baselines run in-process (drop --api)", cli.EXIT_BAD_INPUT)
-    if concurrency > 1 and not api:
+    if options.concurrency > 1 and not options.api:
         cli.fail("--concurrency needs --api (the in-process engine answers one question at a time)",
                  cli.EXIT_BAD_INPUT)
-    if withhold_evidence and (api or "notesqa" not in systems):
+    if options.withhold_evidence and (options.api or "notesqa" not in options.systems):
         cli.fail("--withhold-evidence asks NotesQA in-process, of its index without each question's evidence "
                  "(drop --api)", cli.EXIT_BAD_INPUT)
-    if withhold_evidence and scoped:
+    if options.withhold_evidence and options.scoped:
         cli.fail("--withhold-evidence asks of the whole index; run --scoped separately", cli.EXIT_BAD_INPUT)
     try:
-        loaded = [(dataset_name(path), path, load_dataset(path, limit=limit)) for path in datasets]
+        loaded = [(dataset_name(path), path, load_dataset(path, limit=options.limit)) for path in datasets]
     except DatasetError as exc:
         cli.fail(str(exc), cli.EXIT_BAD_INPUT)
     names = [name for name, _, _ in loaded]
     if len(set(names)) != len(names):  # two files with one stem: tell them apart by folder
         loaded = [(f"{path.resolve().parent.name}/{name}", path, items) for name, path, items in loaded]
-    run_dir = out_dir or new_run_dir("runs")
+    run_dir = options.out_dir or new_run_dir("runs")
     run_dir.mkdir(parents=True, exist_ok=True)
     config: dict = {"command": "notesqa eval " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if
                     Path(sys.argv[0]).name == "notesqa" else "notesqa eval (in-process)",
-                    "datasets": ", ".join(str(p) for _, p, _ in loaded), "top_k": top_k, "limit": limit,
-                    "systems": ", ".join(systems), "machine": f"{os.cpu_count()} CPU(s)", "scoped": scoped}
+                    "datasets": ", ".join(str(p) for _, p, _ in loaded), "top_k": options.top_k,
+                    "limit": options.limit, "systems": ", ".join(options.systems),
+                    "machine": f"{os.cpu_count()} CPU(s)", "scoped": options.scoped}
     clients: dict = {}
-    if api:
-        clients["notesqa"] = HTTPClient(api, api_key=api_key)
-        config.update(api=api, concurrency=concurrency)
+    if options.api:
+        clients["notesqa"] = HTTPClient(options.api, api_key=options.api_key)
+        config.update(api=options.api, concurrency=options.concurrency)
     else:
-        index_dir, corpora = _prepare_index(list(corpus or []), index, embedder, list(seed or []), run_dir)
-        settings = cli.make_settings(index_dir=index_dir, embedder=embedder)
-        qa = cli.load_service(settings).qa
-        config.update(index=f"{index_dir} (snapshot {qa.snapshot.path.name}, "
-                            f"{len(qa.snapshot.documents)} documents, {len(qa.snapshot.searchable)} paragraphs)",
+        index_dir, corpora = _prepare_index(list(options.corpus or []), options.index, options.embedder,
+                                            list(options.seed or []), run_dir)
+        settings = cli.make_settings(index_dir=index_dir, embedder=options.embedder)
+        qa = cli.load_service(settings).pipeline
+        config.update(index=f"{index_dir} (snapshot {qa.snapshot_name}, "
+                            f"{len(qa.documents())} documents, {len(qa.searchable_paragraphs())} paragraphs)",
                       corpora=", ".join(map(str, corpora)) or "?", embedder=qa.embedder.name)
-        for name in systems:
+        for name in options.systems:
             if name == "notesqa":
                 clients[name] = InProcessClient(qa)
             elif name in ("keyword", "dense"):
@@ -228,7 +227,7 @@ def run_evaluation(datasets: list[Path], *, systems: tuple[str, ...], index: Pat
                 from evaluation.langchain_baseline import LangChainPipeline
 
                 typer.echo(f"Building the LangChain FAISS store over {', '.join(map(str, corpora))} ...", err=True)
-                pipeline = LangChainPipeline(corpora, qa.embedder, cache_dir / "langchain_embeddings.sqlite")
+                pipeline = LangChainPipeline(corpora, qa.embedder, options.cache_dir / "langchain_embeddings.sqlite")
                 clients[name] = pipeline
                 config.update(langchain_chunks=len(pipeline.chunks),
                               langchain_build_seconds=round(pipeline.build_seconds, 1))
@@ -236,47 +235,48 @@ def run_evaluation(datasets: list[Path], *, systems: tuple[str, ...], index: Pat
     started = time.perf_counter()
     try:
         for name, path, items in loaded:
-            per_system = run_systems(items, clients, top_k=top_k, concurrency=concurrency, scoped=scoped)
+            per_system = run_systems(items, clients, top_k=options.top_k, concurrency=options.concurrency,
+                                     scoped=options.scoped)
             for system, records in per_system.items():
-                results.append(Result(name + (SCOPED_SUFFIX if scoped else ""), system, summarize(records, ks=KS),
-                                      records))
-            if withhold_evidence:
+                results.append(Result(name + (SCOPED_SUFFIX if options.scoped else ""), system,
+                                      summarize(records, ks=KS), records))
+            if options.withhold_evidence:
                 from evaluation.withheld import run_withheld
 
-                records, counts = run_withheld(items, clients["notesqa"].qa, top_k=top_k)
+                records, counts = run_withheld(items, clients["notesqa"].qa, top_k=options.top_k)
                 if records:
                     results.append(Result(name + WITHHELD_SUFFIX, "notesqa", summarize(records, ks=KS), records))
                 config.setdefault("evidence_withheld", {})[name] = counts
     except httpx.HTTPStatusError as exc:
         cli.fail(f"{exc.request.url} answered {exc.response.status_code}: {exc.response.text[:300]}")
     except httpx.HTTPError as exc:
-        cli.fail(f"cannot reach {api}: {exc}")
+        cli.fail(f"cannot reach {options.api}: {exc}")
     finally:
         for client in clients.values():
             if isinstance(client, HTTPClient):
                 client.close()
     config["seconds"] = round(time.perf_counter() - started, 1)
-    where = f"API {api}" if api else "in-process"
+    where = f"API {options.api}" if options.api else "in-process"
     for name in dict.fromkeys(r.dataset for r in results):
         group = [r for r in results if r.dataset == name]
         if len(group) == 1:
-            print_metrics(group[0].metrics, f"{name}: top_k={top_k}, {where}")
+            print_metrics(group[0].metrics, f"{name}: top_k={options.top_k}, {where}")
         else:
             print_side_by_side(group, f"{name}: {len(group[0].records)} questions, systems side by side")
     write_run(run_dir, results, config, SYSTEM_LABELS)
     typer.echo(f"Wrote {run_dir}/ (report.md, metrics.json, per_question.jsonl, plots)")
-    if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
+    if options.out:
+        options.out.parent.mkdir(parents=True, exist_ok=True)
         if len(results) == 1:
             payload: dict = {"metrics": results[0].metrics, "records": results[0].records}
         else:
             payload = {"results": [{"dataset": r.dataset, "system": r.system, "metrics": r.metrics,
                                     "records": r.records} for r in results]}
-        out.write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
-        typer.echo(f"Wrote {out}")
-    if save:
-        save_results(save, results, config)
-        typer.echo(f"Wrote {save}")
+        options.out.write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
+        typer.echo(f"Wrote {options.out}")
+    if options.save:
+        save_results(options.save, results, config)
+        typer.echo(f"Wrote {options.save}")
     return results
 
 
@@ -294,10 +294,10 @@ def run_command(
         withhold_evidence: WithholdOpt = False, scoped: ScopedOpt = False) -> None:
     """Score answers, citations and retrieval on question sets; write a run folder."""
     chosen = tuple(dict.fromkeys(s.strip() for s in systems.split(",") if s.strip()))
-    run_evaluation(datasets, systems=chosen, index=index, corpus=corpus, api=api, api_key=api_key,
-                   concurrency=concurrency, limit=limit, top_k=top_k, out=out, out_dir=out_dir,
-                   save=save_results_to, embedder=embedder, cache_dir=cache_dir, seed=seed_index,
-                   withhold_evidence=withhold_evidence, scoped=scoped)
+    run_evaluation(datasets, EvalOptions(
+        systems=chosen, index=index, corpus=corpus, api=api, api_key=api_key, concurrency=concurrency, limit=limit,
+        top_k=top_k, out=out, out_dir=out_dir, save=save_results_to, embedder=embedder, cache_dir=cache_dir,
+        seed=seed_index, withhold_evidence=withhold_evidence, scoped=scoped))
 
 
 @eval_app.command("baselines")
@@ -307,10 +307,10 @@ def baselines_command(
         embedder: EmbedderOpt = None, cache_dir: CacheOpt = DEFAULT_CACHE_DIR, seed_index: SeedOpt = None,
         withhold_evidence: WithholdOpt = False, scoped: ScopedOpt = False) -> None:
     """NotesQA, keyword-only, dense-only and the LangChain pipeline on the same questions and corpus."""
-    run_evaluation(datasets, systems=ALL_SYSTEMS, index=index, corpus=corpus, api=None, api_key=None,
-                   concurrency=1, limit=limit, top_k=top_k, out=out, out_dir=out_dir, save=save_results_to,
-                   embedder=embedder, cache_dir=cache_dir, seed=seed_index, withhold_evidence=withhold_evidence,
-                   scoped=scoped)
+    run_evaluation(datasets, EvalOptions(
+        systems=ALL_SYSTEMS, index=index, corpus=corpus, limit=limit, top_k=top_k, out=out, out_dir=out_dir,
+        save=save_results_to, embedder=embedder, cache_dir=cache_dir, seed=seed_index,
+        withhold_evidence=withhold_evidence, scoped=scoped))
 
 
 @eval_app.command("compare")
@@ -363,7 +363,7 @@ def convert_command(
             dir_okay=False, help="squad: also write the passages as a corpus (.jsonl) to index.")] = None,
         lang: Annotated[str, typer.Option(help="Language of the questions.")] = "zh") -> None:
     """Convert a SQuAD-style JSON or a spreadsheet CSV into the project's dataset format."""
-    from evaluation.converters import ConversionError, convert_csv, convert_squad, write_jsonl
+    from evaluation.dataset_converters import ConversionError, convert_csv, convert_squad, write_jsonl
 
     try:
         if input_format is InputFormat.squad:

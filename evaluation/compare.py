@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evaluation.metrics import question_ok
 from evaluation.report import LOWER_IS_BETTER, METRIC_ROWS, Result, _cell, fmt, load_run
+from evaluation.scoring import question_ok
 
 
 @dataclass

@@ -23,7 +23,7 @@ import httpx
 from tqdm.auto import tqdm
 
 from evaluation.datasets import EvalItem
-from evaluation.metrics import (answer_correct, char_f1, citation_precision, citation_recall, citation_supports,
+from evaluation.scoring import (answer_correct, char_f1, citation_precision, citation_recall, citation_supports,
                                 concise_answer, doc_hit_at_k, doc_ranks, evidence_in, evidence_ranks,
                                 evidence_recall_at_k,
                                 exact_match, list_item_recall, mrr_from_ranks, ndcg_at_k, recall_at_k,

@@ -34,9 +34,9 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import GroupKFold
 from tqdm.auto import tqdm
 
-from evaluation.converters import convert_squad
+from evaluation.dataset_converters import convert_squad
 from evaluation.datasets import EvalItem, load_dataset
-from evaluation.metrics import answer_correct, char_f1, evidence_in, normalize_span
+from evaluation.scoring import answer_correct, char_f1, evidence_in, normalize_span
 from index.builder import build_index
 from retrieval.answer.features import ANSWER_FEATURES, PARAGRAPH_FEATURES, SPAN_FEATURES, answer_features, paragraph_features
 from retrieval.answer.model import DEFAULT_MODEL, AnswerModel

@@ -19,30 +19,19 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 
-import faiss
 import numpy as np
 from tqdm.auto import tqdm
 
 from evaluation.datasets import EvalItem
-from evaluation.metrics import answer_correct, evidence_in
 from evaluation.runner import RANK_DEPTH, ranked_paragraphs, score_item
+from evaluation.scoring import answer_correct, evidence_in
 from index.builder import indexed_text
+from index.dense import create_dense_index
 from index.normalization import compact
 from index.snapshot import Snapshot
 from index.tokenization import keyword_tokens
 
 SHORTEST_WITHHELD_ANSWER = 3  # characters (compact) of a gold answer whose every mention is withheld
-
-
-class _KeywordWithout:
-    """A snapshot's BM25 index answering for the kept rows only (in their new order)."""
-
-    def __init__(self, keyword, keep: np.ndarray) -> None:
-        self._keyword = keyword
-        self._keep = keep
-
-    def get_scores(self, tokens: list[str]) -> np.ndarray:
-        return np.asarray(self._keyword.get_scores(tokens))[self._keep]
 
 
 def snapshot_without(snapshot: Snapshot, rows: set[int], tokens_of: Callable[[int], list[str]]) -> Snapshot:
@@ -51,9 +40,8 @@ def snapshot_without(snapshot: Snapshot, rows: set[int], tokens_of: Callable[[in
     `tokens_of(row)` gives the keyword tokens a row was indexed with (to recount document frequencies).
     """
     keep = np.array([r for r in range(len(snapshot.searchable)) if r not in rows], dtype=np.int64)
-    dense = faiss.IndexFlatIP(snapshot.dense.d)
-    if len(keep):
-        dense.add(np.vstack([snapshot.dense.reconstruct(int(r)) for r in keep]).astype(np.float32))
+    dense = create_dense_index(snapshot.dense.spec, dimension=snapshot.dense.dimension)
+    dense.add(snapshot.dense.vectors(keep))
     df = dict(snapshot.keyword_df)
     for row in rows:
         for token in set(tokens_of(row)):
@@ -62,7 +50,7 @@ def snapshot_without(snapshot: Snapshot, rows: set[int], tokens_of: Callable[[in
             else:
                 df.pop(token, None)
     return dataclasses.replace(snapshot, searchable=snapshot.searchable[keep], dense=dense,
-                               keyword=_KeywordWithout(snapshot.keyword, keep), keyword_df=df)
+                               keyword=snapshot.keyword.restricted_to(keep), keyword_df=df)
 
 
 class WithheldEvidence:
@@ -70,16 +58,14 @@ class WithheldEvidence:
 
     def __init__(self, qa) -> None:  # qa: retrieval.pipeline.NotesQA over the whole snapshot
         self.qa = qa
-        snapshot = qa.snapshot
-        self._rows = [snapshot.paragraphs[int(i)] for i in snapshot.searchable]
+        self._rows = qa.searchable_paragraphs()
         self._compact = [compact(p.text) for p in self._rows]
         self._tokens: dict[int, list[str]] = {}
 
     def _tokens_of(self, row: int) -> list[str]:
         if row not in self._tokens:
             paragraph = self._rows[row]
-            title = self.qa.snapshot.documents[paragraph.doc_id]["title"]
-            self._tokens[row] = keyword_tokens(indexed_text(paragraph, title))
+            self._tokens[row] = keyword_tokens(indexed_text(paragraph, self.qa.title(paragraph.doc_id)))
         return self._tokens[row]
 
     def rows_to_withhold(self, item: EvalItem) -> set[int]:
@@ -93,14 +79,11 @@ class WithheldEvidence:
 
     def ask(self, item: EvalItem, top_k: int) -> tuple[dict, list[dict], float] | None:
         """-> (answer, ranking, latency ms) from the snapshot without the item's evidence; None if none is found."""
-        from retrieval.pipeline import NotesQA
-
         rows = self.rows_to_withhold(item)
         if not rows:
             return None
-        qa = NotesQA(snapshot_without(self.qa.snapshot, rows, self._tokens_of), self.qa.embedder,
-                     self.qa.searcher.settings, self.qa.reader.settings, self.qa.ask_settings)
-        qa.reader.model = self.qa.reader.model  # the same fitted model, whatever file it came from
+        # masking works on the index itself: the one place evaluation holds the facade's snapshot
+        qa = self.qa.with_snapshot(snapshot_without(self.qa.snapshot, rows, self._tokens_of))
         started = time.perf_counter()
         answer = qa.ask(item.question, top_k=top_k)
         latency = (time.perf_counter() - started) * 1000

@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from index.dense import DEFAULT_DENSE_INDEX, DenseIndexError, dense_backend
 from index.embedders import BATCH_SIZE, DEFAULT_EMBEDDER, Embedder, create_embedder
+from index.keyword import DEFAULT_KEYWORD_INDEX, KeywordIndexError, keyword_backend
 from index.loading import SourceError, load_sources
 from index.models import Paragraph, SkippedSource, SourceDocument
 from index.segmentation import segment_document
@@ -58,10 +60,16 @@ ProgressCallback = Callable[[str, int, int], None]
 
 def build_index(corpus: str | Path, index_dir: str | Path, embedder_spec: str = DEFAULT_EMBEDDER,
                 *, show_progress: bool = True, embedder: Embedder | None = None,
-                progress: ProgressCallback | None = None) -> BuildReport:
+                progress: ProgressCallback | None = None, dense_index: str = DEFAULT_DENSE_INDEX,
+                keyword_index: str = DEFAULT_KEYWORD_INDEX) -> BuildReport:
     """`embedder` (optional) replaces create_embedder(embedder_spec), e.g. a wrapper that serialises calls;
-    `progress` (optional) is called as the build advances (background jobs report it)."""
+    `progress` (optional) is called as the build advances (background jobs report it);
+    `dense_index` / `keyword_index`: the backends' specs (index/dense.py, index/keyword.py), kept in the manifest."""
     started = time.perf_counter()
+    try:
+        dense_backend(dense_index), keyword_backend(keyword_index)
+    except (DenseIndexError, KeywordIndexError) as exc:
+        raise BuildError(str(exc)) from exc
     report = progress or (lambda stage, done, total: None)
     report("loading", 0, 0)
     index_dir = Path(index_dir)
@@ -120,7 +128,8 @@ def build_index(corpus: str | Path, index_dir: str | Path, embedder_spec: str = 
             "skipped": [asdict(s) for s in skipped],
         }
         path = write_snapshot(index_dir, manifest=manifest, documents=documents, paragraphs=paragraphs,
-                              searchable=searchable, vectors=vectors, keyword_tokens=tokens)
+                              searchable=searchable, vectors=vectors, keyword_tokens=tokens,
+                              dense_spec=dense_index, keyword_spec=keyword_index)
     return BuildReport(path.name, len(documents), len(paragraphs), len(searchable), embedded,
                        len(texts) - embedded, time.perf_counter() - started, embed_seconds, skipped)
 

@@ -12,6 +12,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache, partial
 
 from index.models import Paragraph, SourceDocument
 from index.normalization import compact, is_cjk_char
@@ -36,7 +37,6 @@ _LANGUAGES = {"chinese": "zh", "english": "en", "french": "fr", "spanish": "es",
 _DATE_LIKE = re.compile(r"\d{4}\s*年|\d{1,2}\s*月\s*\d{1,2}\s*日")
 _HEADING_RANK = {"roman": 10, "latin": 11, "arabic": 12, "paren": 13}
 _LEAF_RANK = 99
-_CHUNK_BREAKS = (re.compile(r"(?<=[。！？!?])"), re.compile(r"(?<=[；;，,、])"), re.compile(r"(?<=\s)"))
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,37 @@ class _Unit:
 class SegmentedDocument:
     metadata: dict
     paragraphs: list[Paragraph] = field(default_factory=list)
+
+
+# --- sentences: the one splitter of the project -------------------------------------------------
+
+SENTENCE_ENDS = "。！？!?"  # what ends a sentence by default
+CLAUSE_ENDS = "，,；;"  # what ends a clause (pass as `ends` to cut a sentence into clauses)
+
+
+@lru_cache(maxsize=64)
+def _sentence_breaks(ends: str, breaks: str) -> re.Pattern[str]:
+    alternatives = ([f"(?<=[{re.escape(ends)}])"] if ends else []) + ([f"[{re.escape(breaks)}]"] if breaks else [])
+    return re.compile("|".join(alternatives))
+
+
+def split_sentences(text: str, ends: str = SENTENCE_ENDS, *, breaks: str = "") -> list[str]:
+    r"""`text` cut after every character of `ends`, which stays at the end of its piece, and at every
+    character of `breaks` (e.g. "\n"), which is dropped.
+
+    Pieces are returned as they stand in the text, not stripped, so that the lengths of the pieces and
+    of the dropped `breaks` add up to offsets; empty pieces are left out, blank ones are kept.
+    Callers differ in what ends a sentence for them and say so through `ends` ("。；" for the sentence
+    a footnote mark follows, `CLAUSE_ENDS` for the clauses of a long sentence, "。！？!?；\n" for a
+    dataset's evidence sentence).
+    """
+    if not ends and not breaks:
+        return [text] if text else []
+    return [piece for piece in _sentence_breaks(ends, breaks).split(text) if piece]
+
+
+# a long paragraph is cut at sentence ends, else at clause marks (and "、"), else after a space
+_CHUNK_BREAKS = (split_sentences, partial(split_sentences, ends="；;，,、"), re.compile(r"(?<=\s)").split)
 
 
 def clean_inline(text: str) -> str:
@@ -321,7 +352,7 @@ def _pieces(text: str, max_chars: int, level: int = 0) -> list[str]:
         return [text[i:i + max_chars] for i in range(0, len(text), max_chars)]
     pieces: list[str] = []
     run = ""
-    for part in _CHUNK_BREAKS[level].split(text):
+    for part in _CHUNK_BREAKS[level](text):
         if not part:
             continue
         if len(part) > max_chars:
@@ -467,11 +498,11 @@ def _footnote_reference(footnote: str, before: list[Paragraph]) -> str:
         text = p.text.replace("**", "")
         at = text.find(mark)
         if at > 0:  # the mark follows the sentence it annotates
-            pieces = [x for x in re.split(r"(?<=[。；])|\n", text[:at]) if x.strip()]
+            pieces = [x for x in split_sentences(text[:at], "。；", breaks="\n") if x.strip()]
             return (pieces[-1].strip() if pieces else text[:at])[-160:]
     return ""
 
 
 def _last_sentence(text: str) -> str:
-    parts = [p for p in re.split(r"(?<=[。！？])", text) if p.strip()]
+    parts = [p for p in split_sentences(text, "。！？") if p.strip()]
     return parts[-1].strip() if parts else text

@@ -2,11 +2,14 @@
 
 Layout of an index folder:
     CURRENT                 name of the snapshot in service (replaced atomically)
-    snapshots/<name>/       manifest.json, documents.json, paragraphs.jsonl,
-                            dense.faiss, keyword/ (bm25s), keyword_df.json
+    snapshots/<name>/       manifest.json, documents.json, paragraphs.jsonl, searchable.npy,
+                            the dense and keyword indexes (defaults: dense.faiss, keyword/ of bm25s),
+                            keyword_df.json
     embedding_cache.sqlite  vectors by content hash, shared across builds
 A build writes into snapshots/.tmp-*, renames it into place, then swaps
 CURRENT; a crash at any point leaves the previous snapshot serving.
+The manifest names the dense and keyword backends (`index/dense.py`, `index/keyword.py`) a snapshot
+was built with; one written before they were named loads with the defaults, faiss-flat and bm25s.
 """
 from __future__ import annotations
 
@@ -24,10 +27,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import bm25s
-import faiss
 import numpy as np
 
+# `faiss` only for tests/service/operations/test_faults.py, which patches index.snapshot.faiss.write_index;
+# drop it once that test patches index.dense.faiss
+from index.dense import DEFAULT_DENSE_INDEX, DenseIndex, create_dense_index, faiss, load_dense_index  # noqa: F401
+from index.keyword import DEFAULT_KEYWORD_INDEX, KeywordIndex, create_keyword_index, load_keyword_index
 from index.models import Paragraph
 
 log = logging.getLogger(__name__)
@@ -49,8 +54,8 @@ class Snapshot:
     documents: dict[str, dict]
     paragraphs: list[Paragraph]
     searchable: np.ndarray  # row in dense/keyword index -> position in `paragraphs`
-    dense: faiss.Index
-    keyword: bm25s.BM25
+    dense: DenseIndex
+    keyword: KeywordIndex
     keyword_df: dict[str, int]
 
     @property
@@ -92,7 +97,8 @@ def build_lock(index_dir: Path) -> Iterator[None]:
 
 def write_snapshot(index_dir: Path, *, manifest: dict, documents: dict[str, dict],
                    paragraphs: list[Paragraph], searchable: list[int], vectors: np.ndarray,
-                   keyword_tokens: list[list[str]]) -> Path:
+                   keyword_tokens: list[list[str]], dense_spec: str = DEFAULT_DENSE_INDEX,
+                   keyword_spec: str = DEFAULT_KEYWORD_INDEX) -> Path:
     snapshots = index_dir / "snapshots"
     snapshots.mkdir(parents=True, exist_ok=True)
     tmp = snapshots / f".tmp-{uuid.uuid4().hex}"
@@ -103,20 +109,20 @@ def write_snapshot(index_dir: Path, *, manifest: dict, documents: dict[str, dict
             for p in paragraphs:
                 fh.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
         np.save(tmp / "searchable.npy", np.asarray(searchable, dtype=np.int64))
-        dense = faiss.IndexFlatIP(vectors.shape[1])
-        if len(vectors):
-            dense.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        faiss.write_index(dense, str(tmp / "dense.faiss"))
-        keyword = bm25s.BM25()
-        keyword.index([t or ["\x00"] for t in keyword_tokens] or [["\x00"]], show_progress=False)
-        keyword.save(str(tmp / "keyword"))
+        dense = create_dense_index(dense_spec, dimension=vectors.shape[1])
+        dense.add(vectors)
+        dense.save(tmp)
+        keyword = create_keyword_index(keyword_spec)
+        keyword.build(keyword_tokens)
+        keyword.save(tmp)
         df: dict[str, int] = {}
         for tokens in keyword_tokens:
             for t in set(tokens):
                 df[t] = df.get(t, 0) + 1
         (tmp / "keyword_df.json").write_text(json.dumps(df, ensure_ascii=False), encoding="utf-8")
         files = {str(f.relative_to(tmp)): _sha256(f) for f in sorted(tmp.rglob("*")) if f.is_file()}
-        manifest = {**manifest, "format": FORMAT_VERSION, "files": files}
+        manifest = {**manifest, "dense": {"spec": dense.spec}, "keyword": {"spec": keyword.spec},
+                    "format": FORMAT_VERSION, "files": files}
         (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
         _fsync_tree(tmp)
         final = snapshots / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
@@ -161,6 +167,16 @@ def has_snapshot(index_dir: Path) -> bool:
     return path is not None and (path / MANIFEST).exists()
 
 
+def dense_spec(manifest: dict) -> str:
+    """The dense backend a snapshot was built with (faiss-flat for one older than the field)."""
+    return (manifest.get("dense") or {}).get("spec", DEFAULT_DENSE_INDEX)
+
+
+def keyword_spec(manifest: dict) -> str:
+    """The keyword backend a snapshot was built with (bm25s for one older than the field)."""
+    return (manifest.get("keyword") or {}).get("spec", DEFAULT_KEYWORD_INDEX)
+
+
 def load_snapshot(index_dir: str | Path, expected_embedder: str | None = None) -> Snapshot:
     index_dir = Path(index_dir)
     path = current_snapshot_path(index_dir)
@@ -188,12 +204,12 @@ def load_snapshot(index_dir: str | Path, expected_embedder: str | None = None) -
         with (path / "paragraphs.jsonl").open(encoding="utf-8") as fh:
             paragraphs = [Paragraph.from_dict(json.loads(line)) for line in fh]
         searchable = np.load(path / "searchable.npy")
-        dense = faiss.read_index(str(path / "dense.faiss"))
-        keyword = bm25s.BM25.load(str(path / "keyword"))
+        dense = load_dense_index(dense_spec(manifest), path)
+        keyword = load_keyword_index(keyword_spec(manifest), path)
         keyword_df = json.loads((path / "keyword_df.json").read_text(encoding="utf-8"))
     except Exception as exc:  # any parse failure means the snapshot cannot serve
         raise SnapshotError(f"{path}: cannot load snapshot ({exc})") from exc
-    if dense.d != manifest["embedder"]["dimension"] or dense.ntotal != len(searchable):
+    if dense.dimension != manifest["embedder"]["dimension"] or dense.size != len(searchable):
         raise SnapshotError(f"{path}: dense index does not match the manifest")
     return Snapshot(path, manifest, documents, paragraphs, searchable, dense, keyword, keyword_df)
 

@@ -56,7 +56,7 @@ class NotesQARetriever(BaseRetriever):
 
     # --- local -------------------------------------------------------------------------------
     def _local(self, query: str) -> list[Document]:
-        titles = {doc_id: info["title"] for doc_id, info in self.qa.snapshot.documents.items()}
+        titles = self.qa.titles()
         hits = self.qa.search(query, top_k=self.top_k, mode=self.mode)
         return [Document(page_content=h.paragraph.text, metadata={
             "doc_id": h.paragraph.doc_id, "title": titles[h.paragraph.doc_id],

@@ -17,8 +17,10 @@ from retrieval.answer.model import DEFAULT_MODEL, load_model
 from retrieval.answer.question import AnalysedQuestion, analyse_question
 from retrieval.answer.reader import AnswerReader, ReaderSettings
 from retrieval.answer.render import render
+from retrieval.conversation import ConversationSettings, Turn, resolve
 from retrieval.query_analysis import schedule_day, with_equivalents
 from retrieval.search import HybridSearcher, SearchHit, SearchSettings
+from retrieval.validation import check_text
 
 
 @dataclass
@@ -59,12 +61,13 @@ class Answer:
     hits: list[SearchHit] = field(default_factory=list)  # the ranking the answer was drawn from
     fact: str | None = None  # the concise answer, when the answer holds one
     fact_citation: FactCitation | None = None
+    resolved_question: str | None = None  # the question answered, when a follow-up was completed from history
 
     def to_dict(self) -> dict:
         return {"answer": self.answer, "abstained": self.abstained,
                 "citations": [asdict(c) for c in self.citations], "fact": self.fact,
                 "fact_citation": asdict(self.fact_citation) if self.fact_citation else None,
-                "confidence": round(self.confidence, 4)}
+                "confidence": round(self.confidence, 4), "resolved_question": self.resolved_question}
 
 
 _ROW_DATE = re.compile(r"^(?:(\d{4})\s*年\s*)?(\d{1,2})\s*月\s*(\d{1,2})\s*日")
@@ -76,18 +79,11 @@ class AskSettings:
     answer_max_chars: int = 80  # the unit that holds the fact, with the neighbours that fit; a longer unit is cut
 
 
-def check_text(text: str) -> None:
-    """The one check of a question or query's text before it reaches the engines."""
-    if not text.strip():
-        raise ValueError("the text is empty")
-    if "\x00" in text or any("\ud800" <= ch <= "\udfff" for ch in text):
-        raise ValueError("the text contains a NUL or an unpaired surrogate")  # the C engine takes UTF-8
-
-
 class NotesQA:
     def __init__(self, snapshot: Snapshot, embedder: Embedder, search_settings: SearchSettings | None = None,
                  reader_settings: ReaderSettings | None = None, ask_settings: AskSettings | None = None,
-                 model_path: str | Path | None = DEFAULT_MODEL) -> None:
+                 model_path: str | Path | None = DEFAULT_MODEL,
+                 conversation_settings: ConversationSettings | None = None) -> None:
         """`model_path` None: no fitted answer model (the training command computes features only)."""
         self.snapshot = snapshot
         self.embedder = embedder
@@ -97,31 +93,59 @@ class NotesQA:
         self.stats = CorpusStats.of(snapshot.keyword_df, searchable, titles)
         self.reader = AnswerReader(self.stats, load_model(model_path) if model_path else None, reader_settings)
         self.ask_settings = ask_settings or AskSettings()
+        self.conversation_settings = conversation_settings or ConversationSettings()
         self._by_id = {(p.doc_id, p.paragraph_id): p for p in snapshot.paragraphs}
+        self._doc_of_paragraph = {p.paragraph_id: p.doc_id for p in snapshot.paragraphs}
 
     @classmethod
     def load(cls, index_dir: str | Path, embedder_spec: str = DEFAULT_EMBEDDER, **settings) -> "NotesQA":
         embedder = create_embedder(embedder_spec)
         return cls(load_snapshot(index_dir, expected_embedder=embedder.name), embedder, **settings)
 
+    def with_snapshot(self, snapshot: Snapshot) -> "NotesQA":
+        """This facade's embedder, settings and fitted answer model over another snapshot (evaluation
+        withholds paragraphs this way)."""
+        qa = NotesQA(snapshot, self.embedder, self.searcher.settings, self.reader.settings, self.ask_settings,
+                     model_path=None, conversation_settings=self.conversation_settings)
+        qa.reader.model = self.reader.model  # the same fitted model, whatever file it came from
+        return qa
+
+    @property
+    def manifest(self) -> dict:
+        """The snapshot's manifest: embedder, backends, counts, build time, corpus, skipped sources."""
+        return self.snapshot.manifest
+
+    @property
+    def snapshot_name(self) -> str:
+        """The name of the snapshot served (its folder under `snapshots/`)."""
+        return self.snapshot.path.name
+
     def title(self, doc_id: str) -> str:
         return self.snapshot.documents[doc_id]["title"]
+
+    def titles(self) -> dict[str, str]:
+        """doc_id -> title of every document."""
+        return {doc_id: info["title"] for doc_id, info in self.snapshot.documents.items()}
 
     def analyse(self, question: str) -> AnalysedQuestion:
         check_text(question)
         return analyse_question(question, lambda word: word in self.snapshot.keyword_df)
 
     def fused_hits(self, question: AnalysedQuestion, depth: int, mode: str = "hybrid",
-                   doc_ids: Sequence[str] | None = None, query_vector: np.ndarray | None = None) -> list[SearchHit]:
-        """The fused (not yet reranked) ranking, `depth` deep; `doc_ids` restricts it to those documents."""
+                   doc_ids: Sequence[str] | None = None, query_vector: np.ndarray | None = None,
+                   prefer_doc_ids: Sequence[str] = ()) -> list[SearchHit]:
+        """The fused (not yet reranked) ranking, `depth` deep; `doc_ids` restricts it to those documents,
+        `prefer_doc_ids` (the documents a conversation's last turn cited) gives theirs a bonus."""
         if query_vector is None and mode != "keyword":
             query_vector = self.searcher.embed_query(question.asked)
         query = question.analysed
-        hits = self.searcher.search(query, depth, query_vector=query_vector, mode=mode, doc_ids=doc_ids)
+        hits = self.searcher.search(query, depth, query_vector=query_vector, mode=mode, doc_ids=doc_ids,
+                                    prefer_doc_ids=prefer_doc_ids)
         if mode == "hybrid" and hits and (date := self._schedule_date(question.asked, hits[0].paragraph.doc_id)):
             # "第一天下午" names no date: read it off the schedule of the document found, then search again
             query = with_equivalents(query, [date])
-            hits = self.searcher.search(query, depth, query_vector=query_vector, mode=mode, doc_ids=doc_ids)
+            hits = self.searcher.search(query, depth, query_vector=query_vector, mode=mode, doc_ids=doc_ids,
+                                        prefer_doc_ids=prefer_doc_ids)
         return hits
 
     @cached_property
@@ -149,9 +173,17 @@ class NotesQA:
         hits = self.fused_hits(question, max(top_k, self.ask_settings.rerank_depth), mode, doc_ids)
         return self.reader.rerank(self.reader.context(question), hits)[0][:top_k]
 
-    def ask(self, question: str, top_k: int = 5, doc_ids: Sequence[str] | None = None) -> Answer:
-        analysed = self.analyse(question)
-        hits = self.fused_hits(analysed, max(top_k, self.ask_settings.rerank_depth), doc_ids=doc_ids)
+    def ask(self, question: str, top_k: int = 5, doc_ids: Sequence[str] | None = None,
+            history: Sequence[Turn] = ()) -> Answer:
+        """`history`: the conversation's earlier turns, oldest first; a follow-up is completed from them
+        (retrieval/conversation.py) and the documents the last turn cited are preferred."""
+        check_text(question)
+        resolved = resolve(question, history, self.conversation_settings)
+        analysed = self.analyse(resolved.text)
+        prefer = list(dict.fromkeys(d for pid in resolved.preferred_paragraph_ids
+                                    if (d := self._doc_of_paragraph.get(pid)) is not None))
+        hits = self.fused_hits(analysed, max(top_k, self.ask_settings.rerank_depth), doc_ids=doc_ids,
+                               prefer_doc_ids=prefer)
         reading = self.reader.read(analysed, hits)
         rendered = render(reading, analysed.english, self.reader.abstain_below, self.ask_settings.answer_max_chars,
                           self.reader.settings.unit_max_chars)
@@ -169,10 +201,19 @@ class NotesQA:
             fact_citation = FactCitation(rendered.claims[0].marker, p.doc_id, p.paragraph_id, begin, finish,
                                          min(p.start + begin, p.end), min(p.start + finish, p.end))
         return Answer(question, rendered.answer, rendered.abstained, citations, rendered.confidence,
-                      reading.hits[:top_k], rendered.fact, fact_citation)
+                      reading.hits[:top_k], rendered.fact, fact_citation,
+                      resolved.text if resolved.resolved else None)
 
     def documents(self) -> list[dict]:
         return list(self.snapshot.documents.values())
+
+    def document(self, doc_id: str) -> dict:
+        """One document's record (doc_id, title, source, metadata, counts); KeyError if there is none."""
+        return self.snapshot.documents[doc_id]
+
+    def searchable_paragraphs(self) -> list[Paragraph]:
+        """The paragraphs search can find, in the order of the dense and keyword indexes' rows."""
+        return [self.snapshot.paragraphs[int(i)] for i in self.snapshot.searchable]
 
     def document_paragraphs(self, doc_id: str) -> list[Paragraph]:
         if doc_id not in self.snapshot.documents:

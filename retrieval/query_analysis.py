@@ -11,7 +11,6 @@ from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
-from index.normalization import mostly_latin
 from index.tokenization import STOPWORDS
 
 GLOSSARY = Path(__file__).parent / "resources" / "glossary_en_zh.tsv"
@@ -91,7 +90,3 @@ def schedule_day(question: str) -> int | None:
     if m is None or _AFTER_THE_END.search(question[:m.start()]):
         return None
     return _DAY_INDEX[(m.group(1) or m.group(2)).lower()]
-
-
-def is_english(question: str) -> bool:
-    return mostly_latin(question)

@@ -25,6 +25,9 @@ class SearchSettings:
     # a longer question embeds its head only (the keyword side reads all of it): embedding grows with the
     # text, and one caller's 2,000-character question held the embedder every question shares for seconds
     query_embed_max_chars: int = 256
+    # added to the fused score of the documents a conversation's last turn cited: a follow-up is most
+    # often about the same document, yet one that names another must still be able to find it
+    preferred_document_bonus: float = 0.15
 
 
 @dataclass
@@ -80,10 +83,12 @@ class HybridSearcher:
         return self.embedder.encode_query([text[:self.settings.query_embed_max_chars]])[0]
 
     def search(self, query: str, top_k: int = 10, *, query_vector: np.ndarray | None = None,
-               mode: str = "hybrid", doc_ids: Sequence[str] | None = None) -> list[SearchHit]:
+               mode: str = "hybrid", doc_ids: Sequence[str] | None = None,
+               prefer_doc_ids: Sequence[str] = ()) -> list[SearchHit]:
         """mode: "hybrid" (default), "dense" or "keyword" (the latter two for baselines).
 
-        `doc_ids`: only these documents' paragraphs, each scored exactly (an unknown id finds nothing)."""
+        `doc_ids`: only these documents' paragraphs, each scored exactly (an unknown id finds nothing).
+        `prefer_doc_ids`: these documents' paragraphs are all candidates and get `preferred_document_bonus`."""
         snap, cfg = self.snapshot, self.settings
         n = len(snap.searchable)
         if n == 0:
@@ -105,18 +110,19 @@ class HybridSearcher:
         if mode in ("hybrid", "keyword"):
             tokens = keyword_tokens(query)
             if tokens:
-                keyword_all = np.asarray(snap.keyword.get_scores(tokens), dtype=np.float32)
+                keyword_all = np.asarray(snap.keyword.scores(tokens), dtype=np.float32)
         if allowed is not None:
             rows = allowed
         else:
             keyword_top = [int(r) for r in np.argsort(-keyword_all)[:depth] if keyword_all[r] > 0]
-            rows = list(dict.fromkeys(list(dense_scores) + keyword_top))
+            preferred = [r for d in prefer_doc_ids for r in self._rows_of_document.get(d, [])]
+            rows = list(dict.fromkeys(list(dense_scores) + keyword_top + preferred))
         if not rows:
             return []
         if mode in ("hybrid", "dense"):
             missing = [r for r in rows if r not in dense_scores]
             if missing:  # keyword-only candidates still get their exact cosine
-                vectors = np.vstack([snap.dense.reconstruct(r) for r in missing])
+                vectors = snap.dense.vectors(missing)
                 for r, s in zip(missing, vectors @ query_vector):
                     dense_scores[r] = float(s)
         dense = np.array([dense_scores.get(r, 0.0) for r in rows], dtype=np.float32)
@@ -129,6 +135,10 @@ class HybridSearcher:
             if exact:
                 fused += np.array([sum(bonus for t, bonus in exact if t in self._compact[r]) for r in rows],
                                   dtype=np.float32)
+        if prefer_doc_ids and mode == "hybrid":
+            preferred_docs = set(prefer_doc_ids)
+            fused += np.array([cfg.preferred_document_bonus if snap.paragraphs[int(snap.searchable[r])].doc_id
+                               in preferred_docs else 0.0 for r in rows], dtype=np.float32)
         order = np.argsort(-fused)
         hits: list[SearchHit] = []
         kept_grams: list[frozenset[str]] = []

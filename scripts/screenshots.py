@@ -17,7 +17,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from service.local_server import LocalServer  # noqa: E402
 from service.settings import SAMPLE_CORPUS  # noqa: E402
-from tests.browser.harness import CHROMIUM, OPENING_QUESTION, HostPage, chromium_available, launch  # noqa: E402
+from tests.service.web.harness import CHROMIUM, OPENING_QUESTION, HostPage, chromium_available, launch  # noqa: E402
 
 WIDGET = "notesqa-chat"
 

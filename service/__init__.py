@@ -1,5 +1,7 @@
-"""Stage 4 of the data flow: the HTTP API (`api.create_app`) and the `notesqa` CLI (`cli.app`).
+"""Stage 3 of the data flow: the HTTP API (`app.create_app`), the `notesqa` CLI (`cli.main.app`) and the pages.
 
-Both go through `qa_service.QAService`, which holds the loaded index, enforces the input
-limits from `settings.Settings` and serialises calls into the embedder.
+`app.py` wires middleware and `routes/` (one module per resource); routes get what they need from
+`deps.py` (the caller, authorisation, the collection's QA service); `domain/` holds what the service keeps
+(QA services over loaded indexes, collections, jobs, keys, audit, feedback); `cli/` the commands; `web/`
+the chat page, widget and viewer. See docs/architecture.md for one request's path.
 """

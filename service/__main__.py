@@ -1,4 +1,4 @@
 """`python -m service ...` is the `notesqa` command."""
-from service.cli import app
+from service.cli.main import app
 
 app(prog_name="notesqa")

@@ -1,5 +1,9 @@
-"""Errors as JSON `{"code", "message"}` with stable codes, and the handlers that send them."""
+"""Every error the API answers with: JSON `{"code", "message"}`, a stable code per class, and the handlers.
+
+Questions and documents first, then collections, jobs, keys and limits."""
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
@@ -48,6 +52,124 @@ class DocumentNotFound(ServiceError):
 class ParagraphNotFound(ServiceError):
     status_code = status.HTTP_404_NOT_FOUND
     code = "paragraph_not_found"
+
+
+# --- collections, stored documents, jobs, keys, limits -------------------------------------------
+
+class Forbidden(ServiceError):
+    status_code = 403
+    code = "forbidden"
+
+
+class CollectionNotFound(ServiceError):
+    status_code = 404
+    code = "collection_not_found"
+
+
+class CollectionEmpty(ServiceError):
+    status_code = 409
+    code = "collection_empty"
+
+
+class CollectionUnavailable(ServiceError):
+    status_code = 503
+    code = "collection_unavailable"
+
+
+class ReadOnlyCollection(ServiceError):
+    status_code = 409
+    code = "collection_read_only"
+
+
+class CollectionExists(ServiceError):
+    status_code = 409
+    code = "collection_exists"
+
+
+class DocumentExists(ServiceError):
+    status_code = 409
+    code = "document_exists"
+
+
+class JobNotFound(ServiceError):
+    status_code = 404
+    code = "job_not_found"
+
+
+class JobNotRetryable(ServiceError):
+    status_code = 409
+    code = "job_not_retryable"
+
+
+class KeyNotFound(ServiceError):
+    status_code = 404
+    code = "key_not_found"
+
+
+class InvalidKeyRequest(ServiceError):
+    status_code = 422
+    code = "invalid_request"
+
+
+class InvalidName(ServiceError):
+    status_code = 422
+    code = "invalid_collection_name"
+
+
+class InvalidDocumentId(ServiceError):
+    status_code = 422
+    code = "invalid_document_id"
+
+
+class InvalidFilename(ServiceError):
+    status_code = 422
+    code = "invalid_filename"
+
+
+class UnsupportedDocument(ServiceError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class UnreadableDocument(ServiceError):
+    status_code = 422
+    code = "unreadable_document"
+
+
+class PayloadTooLarge(ServiceError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class DocIdConflict(ServiceError):
+    status_code = 409
+    code = "doc_id_conflict"
+
+
+class InsufficientStorage(ServiceError):
+    status_code = 507
+    code = "insufficient_storage"
+
+
+STORE_ERRORS: dict[str, type[ServiceError]] = {
+    "invalid_name": InvalidName,
+    "reserved": CollectionExists,
+    "invalid_document_id": InvalidDocumentId,
+    "invalid_filename": InvalidFilename,
+    "unsupported": UnsupportedDocument,
+    "unreadable": UnreadableDocument,
+    "not_found": CollectionNotFound,
+    "document_not_found": DocumentNotFound,
+    "exists": CollectionExists,
+    "document_exists": DocumentExists,
+    "doc_id_conflict": DocIdConflict,
+    "too_large": PayloadTooLarge,
+}
+
+
+def from_store_error(exc: Any) -> ServiceError:
+    """The HTTP error for a domain.collections.StoreError (by its `kind`)."""
+    return STORE_ERRORS.get(exc.kind, ServiceError)(exc.message)
 
 
 # Routing errors raised by Starlette itself (unknown path, wrong method, ...)

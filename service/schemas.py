@@ -1,17 +1,31 @@
 """Request and response bodies of the HTTP API (the CLI's --json prints the same)."""
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, StrictInt, StrictStr, model_serializer
+from pydantic import (BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, StrictBool, StrictInt,
+                      StrictStr, model_serializer)
 
 from index.models import Paragraph
+from retrieval.conversation import Turn
 from retrieval.pipeline import Answer
 from retrieval.search import SearchHit
 
 
+MAX_HISTORY_TURNS = 20
+MAX_TURN_ANSWER_CHARS = 20_000
+
+
 # Requests. Bounds that depend on settings (question length, top_k) are checked by
 # QAService, so the CLI enforces them too; the schemas only fix the types.
+class HistoryTurn(BaseModel):
+    """An earlier turn of the conversation, as the caller showed it."""
+    question: StrictStr = Field(max_length=MAX_TURN_ANSWER_CHARS, examples=["缔约国会议第八届会议在哪个城市开？"])
+    answer: StrictStr = Field(default="", max_length=MAX_TURN_ANSWER_CHARS)
+    paragraph_ids: list[Annotated[StrictStr, Field(max_length=300)]] = Field(
+        default_factory=list, max_length=50, description="The paragraphs that turn cited.")
+
+
 class AskRequest(BaseModel):
     question: StrictStr = Field(description="The question, in Chinese or English.",
                                 examples=["资产追回工作组2018年的会议是哪天开幕的？"])
@@ -21,6 +35,20 @@ class AskRequest(BaseModel):
     doc_ids: list[Annotated[StrictStr, Field(max_length=200)]] | None = Field(
         default=None, max_length=100,
         description="Answer from these documents only (ids within the collection; an unknown id finds nothing).")
+    history: list[HistoryTurn] | None = Field(
+        default=None, max_length=MAX_HISTORY_TURNS,
+        description="Earlier turns, oldest first: a follow-up (\"那第一届呢？\") is completed from them before "
+                    "retrieval, and the documents the last turn cited are preferred.")
+    conversation_id: StrictStr | None = Field(
+        default=None, pattern=r"^[0-9a-f]{32}$",
+        description="Instead of `history`: the id an earlier answer returned; the server keeps a conversation's "
+                    "turns for NOTESQA_CONVERSATION_TTL_S (per process, per key and collection).")
+
+    def turns(self) -> list[Turn] | None:
+        """`history` as the pipeline reads it (None: not sent)."""
+        if self.history is None:
+            return None
+        return [Turn(t.question, t.answer, tuple(t.paragraph_ids)) for t in self.history]
 
 
 class SearchRequest(BaseModel):
@@ -84,6 +112,10 @@ class AskResponse(BaseModel):
     fact_citation: FactCitationOut | None = None
     confidence: float = Field(default=0.0, description="Calibrated probability that the answer is right "
                                                        "(given also when abstaining: it was too low).")
+    resolved_question: str | None = Field(default=None, description="The question actually answered, when a "
+                                                                    "follow-up was completed from the history.")
+    conversation_id: str | None = Field(default=None, description="Send it with the next question to continue "
+                                                                  "this conversation without resending history.")
 
     @classmethod
     def from_answer(cls, answer: Answer) -> AskResponse:
@@ -161,3 +193,162 @@ class Health(BaseModel):
     embedder: str
     built_at: str | None
     snapshot: str = Field(description="Name of the index snapshot being served.")
+
+
+# --- example questions and feedback ------------------------------------------------------------
+
+class Examples(BaseModel):
+    examples: list[str] = Field(description="Questions the served corpus can answer.",
+                                examples=[["资产追回工作组2018年的会议是哪天开幕的？"]])
+
+
+MAX_ANSWER_CHARS = 20_000
+MAX_COMMENT_CHARS = 2_000
+MAX_CITATIONS = 50
+
+
+class FeedbackCitation(BaseModel):
+    """A citation as the widget received it (extra fields, such as the paragraph text, are dropped)."""
+    model_config = ConfigDict(extra="ignore")
+
+    marker: StrictInt | None = None
+    doc_id: StrictStr = Field(min_length=1, max_length=300)
+    paragraph_id: StrictStr = Field(min_length=1, max_length=300)
+    title: StrictStr | None = Field(default=None, max_length=1_000)
+    paragraph_number: StrictStr | None = Field(default=None, max_length=50)
+    section: StrictStr | None = Field(default=None, max_length=2_000)
+    quote: StrictStr = Field(default="", max_length=5_000)
+
+
+class FeedbackRequest(BaseModel):
+    question: StrictStr = Field(description="The question as asked.",
+                                examples=["资产追回工作组2018年的会议是哪天开幕的？"])
+    answer: StrictStr = Field(max_length=MAX_ANSWER_CHARS, description="The answer text as shown.")
+    fact: StrictStr | None = Field(default=None, max_length=MAX_ANSWER_CHARS,
+                                   description="The answer's `fact` as /v1/ask gave it (becomes the gold answer "
+                                               "of an exported 👍 record).")
+    rating: Literal["up", "down"]
+    comment: StrictStr | None = Field(default=None, max_length=MAX_COMMENT_CHARS)
+    citations: list[FeedbackCitation] = Field(default_factory=list, max_length=MAX_CITATIONS)
+    abstained: StrictBool | None = Field(default=None, description="Whether the answer abstained "
+                                         "(inferred from the answer text when left out).")
+    collection: StrictStr | None = Field(default=None, max_length=64, description="Collection asked, if not "
+                                         "the default one.")
+    supersedes: StrictStr | None = Field(default=None, pattern=r"^[0-9a-f]{32}$",
+                                         description="Id of an earlier feedback on the same answer that "
+                                                     "this one replaces (changed rating, added comment).")
+
+
+class FeedbackCreated(BaseModel):
+    id: str
+
+
+# --- collections, stored documents, jobs, keys, readiness -----------------------------------------
+
+class CollectionCreate(BaseModel):
+    name: StrictStr = Field(description="1-64 lowercase letters, digits, '-' and '_'.", examples=["policies"])
+    description: StrictStr = Field(default="", max_length=500)
+
+
+class CollectionOut(BaseModel):
+    name: str
+    default: bool = Field(description="True for the collection served from the index folder (read-only here).")
+    state: str = Field(description="ready | empty (no documents indexed yet) | error")
+    snapshot: str | None
+    documents: int
+    paragraphs: int
+    built_at: str | None = None
+    error: str | None = None
+    description: str = ""
+    pending_jobs: int = 0
+
+
+class CollectionList(BaseModel):
+    collections: list[CollectionOut]
+
+
+class StoredDocument(BaseModel):
+    doc_id: str
+    title: str
+    filename: str = Field(description="The uploaded file's name.")
+    format: str = Field(description="txt | md | jsonl | docx | pdf")
+    size: int = Field(description="Bytes of the uploaded file.")
+    sha256: str
+    uploaded_at: str
+    records: int = Field(description="Documents the file holds (more than one for .jsonl).")
+    indexed: bool = Field(description="True when the served snapshot has this document.")
+
+
+class StoredDocumentList(BaseModel):
+    collection: str
+    documents: list[StoredDocument]
+
+
+JobState = Literal["queued", "running", "succeeded", "failed"]
+
+
+class JobOut(BaseModel):
+    id: str
+    collection: str
+    action: str = Field(description="add | replace | delete | reindex | resync")
+    doc_id: str | None
+    state: JobState
+    progress: float = Field(description="0..1")
+    stage: str
+    error: str | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    attempts: int
+    note: str | None = None
+    report: dict | None = None
+
+
+class JobList(BaseModel):
+    jobs: list[JobOut]
+
+
+class DocumentAccepted(BaseModel):
+    """The file is stored durably; the index follows when `job` succeeds."""
+
+    collection: str
+    document: StoredDocument
+    job: JobOut
+
+
+class JobAccepted(BaseModel):
+    collection: str
+    job: JobOut
+
+
+class KeyCreate(BaseModel):
+    name: StrictStr = Field(max_length=64)
+    role: Literal["public", "reader", "editor", "admin"]
+    collections: list[StrictStr] = Field(default_factory=list, description="Collections, or ['*'] for all.")
+    origins: list[StrictStr] = Field(default_factory=list, description="Browser origins (public keys).")
+
+
+class KeyOut(BaseModel):
+    id: str
+    name: str
+    role: str
+    collections: list[str]
+    origins: list[str]
+    prefix: str
+    created_at: str
+    revoked_at: str | None
+
+
+class KeyCreated(BaseModel):
+    key: KeyOut
+    token: str = Field(description="Shown once; only its SHA-256 is stored.")
+
+
+class KeyList(BaseModel):
+    keys: list[KeyOut]
+
+
+class Readiness(BaseModel):
+    ready: bool
+    saturated: bool = Field(default=False, description="Every query slot busy and questions waiting for one.")
+    collections: list[CollectionOut]

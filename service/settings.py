@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(default=2000, ge=1)
     max_top_k: int = Field(default=50, ge=1)
     cors_origins: Annotated[list[str], NoDecode, BeforeValidator(parse_cors)] = []
-    # --- operations: collections, keys, limits, audit (service/operations.py) ---
+    # --- operations: collections, keys, limits, audit (service/domain/operations.py, service/middleware.py) ---
     data_dir: Path = Path("var/data")  # collections/, jobs/, keys.json, view_links.key, audit/
     default_collection: str = "default"  # the name under which `index_dir` is served
     auth_required: bool = False  # refuse /v1 without a key even when keys.json is empty (set by `serve`)
@@ -58,10 +58,15 @@ class Settings(BaseSettings):
     build_niceness: int = Field(default=10, ge=0, le=19)
     build_stop_timeout_s: float = Field(default=10.0, ge=0)  # at shutdown, wait this long for a build to stop
     max_document_chars: int = Field(default=1_000_000, ge=1000)  # text of one uploaded document (then 413)
-    # --- chat widget, pages, feedback (service/chat.py, service/feedback.py) ---
+    # --- chat widget, pages, feedback (service/routes/, service/domain/feedback.py) ---
     feedback_path: Path | None = None  # JSONL of answer feedback; default: feedback.jsonl next to index_dir
     examples_path: Path | None = None  # example questions; default: examples.json of the indexed corpus
     stream_delay_ms: int = Field(default=20, ge=0, le=2000)  # pause between /v1/ask/stream deltas
+    stream_chunk_chars: int = Field(default=20, ge=1, le=1000)  # a /v1/ask/stream delta ends at a sentence or here
+    # --- conversations (service/domain/conversations.py) ---
+    conversation_ttl_s: float = Field(default=3600, gt=0)  # a kept conversation expires this long after its last turn
+    max_conversations: int = Field(default=10_000, ge=1)  # kept at once per process (least recently used go first)
+    conversation_max_turns: int = Field(default=10, ge=1, le=20)  # the last turns kept (and read) per conversation
 
     @field_validator("embedder")
     @classmethod

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from index.normalization import to_simplified
+from index.segmentation import CLAUSE_ENDS, split_sentences
 from index.tokenization import ORGANISATION_TAGS, PERSON_TAGS, PLACE_TAGS, dictionary_name_tag, word_offsets
 from retrieval.answer.patterns import CLAUSE_PUNCTUATION, LATIN_SPAN, QUESTION_TYPES, TITLE_SPAN
 
-_SENTENCE_END = re.compile(r"(?<=[。！？!?])|\n")  # not "；": it separates the items of one list
-_CLAUSE_END = re.compile(r"(?<=[，,；;])")
 _CLAUSE_BREAK = re.compile(r"[，,；;。！？!?]")  # a clause span never crosses these (an enumeration's "、" it may)
 
 # span kinds: the fact patterns' names, then the generators'; their index is the model's categorical code
@@ -43,12 +42,12 @@ class Span:
     kind: str
 
 
-def split_sentences(text: str) -> list[tuple[int, str]]:
-    """(offset, sentence) pairs of a paragraph; a text with no sentence end is one sentence."""
+def sentences_with_offsets(text: str) -> list[tuple[int, str]]:
+    """(offset, sentence) pairs of a paragraph; a text with no sentence end is one sentence.
+
+    A line break ends a sentence too; "；" does not: it separates the items of one list."""
     out, pos = [], 0
-    for piece in _SENTENCE_END.split(text):
-        if piece is None:
-            continue
+    for piece in split_sentences(text, breaks="\n"):
         stripped = piece.strip()
         if len(stripped.replace(" ", "")) >= 2:
             out.append((text.find(stripped, pos), stripped))
@@ -59,15 +58,13 @@ def split_sentences(text: str) -> list[tuple[int, str]]:
 @lru_cache(maxsize=65536)  # the paragraphs of a collection recur across questions
 def split_units(text: str, max_chars: int) -> tuple[Unit, ...]:
     units: list[Unit] = []
-    for start, sentence in split_sentences(text):
+    for start, sentence in sentences_with_offsets(text):
         if len(sentence) <= max_chars:
             units.append(Unit(start, sentence, sentence))
             continue
         run_start, run = 0, ""
         offset = 0
-        for clause in _CLAUSE_END.split(sentence):
-            if not clause:
-                continue
+        for clause in split_sentences(sentence, CLAUSE_ENDS):
             if run and len(run) + len(clause) > max_chars:
                 units.append(Unit(start + run_start, run, sentence))
                 run_start, run = offset, ""

@@ -18,7 +18,7 @@ import numpy as np
 from index.models import Paragraph
 from index.normalization import compact
 from index.tokenization import named_entities
-from retrieval.answer.candidates import SPAN_KIND_CODE, Span, Unit, UnitView, split_sentences
+from retrieval.answer.candidates import SPAN_KIND_CODE, Span, Unit, UnitView, sentences_with_offsets
 from retrieval.answer.patterns import (CJK_RUN, FACT_REQUIRED, LATIN_NAME_OR_TITLE, QUESTION_CHARS, QUESTION_TYPES,
                                        fact_pattern)
 from retrieval.answer.question import AnalysedQuestion
@@ -198,7 +198,7 @@ def paragraph_features(ctx: QuestionContext, hits: list[SearchHit]) -> np.ndarra
         target = compact(f"{p.context}\n{p.text}")
         combined, term, gram = ctx.terms.coverage(target)
         title = compact(ctx.stats.titles.get(p.doc_id, ""))
-        sentences = [compact(s) for _, s in split_sentences(p.text)]
+        sentences = [compact(s) for _, s in sentences_with_offsets(p.text)]
         best_sentence = max((ctx.terms.coverage(s)[0] for s in sentences), default=0.0)
         out[i] = [
             i, hit.score, hit.score / top_fused, hit.dense, top_dense - hit.dense, hit.keyword,

@@ -61,12 +61,14 @@
       feedbackFailed: "反馈没有发送成功，请稍后再试。",
       retry: "重试",
       unreachable: "无法连接到问答服务，请检查网络后重试。",
+      corsRefused: "此页面的来源未获准使用问答服务。请网站管理员把本页来源加入服务的 NOTESQA_CORS_ORIGINS 设置。",
       rateLimited: function (s) { return s ? "提问太频繁了，请 " + s + " 秒后再试。" : "提问太频繁了，请稍后再试。"; },
       serverError: "问答服务暂时出错，请稍后重试。",
       interrupted: "回答中断了，请重试。",
       timeout: "等待回答超时，请重试。",
       unauthorized: "问答服务拒绝了请求（需要有效的访问密钥）。",
       busy: "问答服务正忙，请稍后重试。",
+      resolved: "回答的是：",
       disclaimer: "答案摘自资料原文，请以引用的原文为准。",
       scoped: function (name) { return "只在《" + name + "》中查找答案。"; }
     },
@@ -103,12 +105,14 @@
       feedbackFailed: "The feedback could not be sent; please try again later.",
       retry: "Retry",
       unreachable: "Cannot reach the answering service. Check the network and retry.",
+      corsRefused: "This page's origin is not allowed to use the answering service. The site's administrator must add it to the service's NOTESQA_CORS_ORIGINS setting.",
       rateLimited: function (s) { return s ? "Too many questions; retry in " + s + " s." : "Too many questions; retry shortly."; },
       serverError: "The answering service hit an error; please retry.",
       interrupted: "The answer was interrupted; please retry.",
       timeout: "No answer in time; please retry.",
       unauthorized: "The service refused the request (a valid API key is needed).",
       busy: "The answering service is busy; please retry shortly.",
+      resolved: "Answered: ",
       disclaimer: "Answers quote the source notes; check the cited text.",
       scoped: function (name) { return "Answers come from “" + name + "” only."; }
     }
@@ -132,7 +136,7 @@
     ":host(.nq-page){display:block !important;width:100% !important;height:100% !important;}",
     ".nq{all:initial;display:block;box-sizing:border-box;font-family:system-ui,-apple-system,'Segoe UI','PingFang SC','Hiragino Sans GB','Microsoft YaHei','Noto Sans CJK SC','Source Han Sans SC','WenQuanYi Zen Hei',sans-serif;font-size:15px;line-height:1.6;color:#1d2430;-webkit-text-size-adjust:100%;height:100%;}",
     ".nq *,.nq *::before,.nq *::after{box-sizing:border-box;}",
-    ".nq button,.nq textarea,.nq a{font:inherit;color:inherit;}",
+    ":where(.nq) :where(button,textarea,a){font:inherit;color:inherit;}",  /* no specificity: .launcher etc. keep their colours */
     ".nq :focus{outline:none;}",
     ".nq :focus-visible{outline:3px solid var(--nq-accent);outline-offset:2px;border-radius:6px;}",
     ".nq svg{width:20px;height:20px;fill:currentColor;flex:none;}",
@@ -167,6 +171,7 @@
     ".ex{width:100%;text-align:left;padding:7px 10px;border:1px solid #d5dae1;border-radius:10px;background:#fff;cursor:pointer;font-size:14px;overflow-wrap:anywhere;}",
     ".ex:hover{border-color:var(--nq-accent);}",
     ".answer{white-space:pre-wrap;}",
+    ".resolved{margin:0 0 6px;font-size:12px;color:#5b6472;overflow-wrap:anywhere;}",
     ".fact{font-weight:700;color:#0f172a;}",
     ".streaming .answer::after{content:'';display:inline-block;width:7px;height:1em;margin-left:2px;vertical-align:-2px;background:var(--nq-accent);animation:nqblink 1s steps(2) infinite;}",
     ".marker{display:inline;padding:0 2px;margin:0 1px;border:none;border-radius:4px;background:var(--nq-soft);color:var(--nq-accent-text);font-size:.8em;font-weight:600;vertical-align:super;line-height:1;cursor:pointer;}",
@@ -219,7 +224,33 @@
     ".composer textarea:focus-visible{outline:2px solid var(--nq-accent);outline-offset:0;border-color:transparent;}",
     ".send{width:40px;height:40px;border:none;border-radius:12px;background:var(--nq-accent);color:var(--nq-on-accent);cursor:pointer;display:inline-flex;align-items:center;justify-content:center;flex:none;}",
     ".send:disabled{opacity:.45;cursor:default;}",
-    ".disclaimer{margin:0;padding:0 12px 8px;font-size:11px;color:#7a8391;text-align:center;background:#fff;flex:none;}"
+    ".disclaimer{margin:0;padding:0 12px 8px;font-size:11px;color:#7a8391;text-align:center;background:#fff;flex:none;}",
+    /* dark mode: follows the reader's system setting; every text colour keeps >= 4.5:1 on its background */
+    "@media (prefers-color-scheme:dark){" +
+      ".nq{color:#e6e9ef;color-scheme:dark;}" +
+      ".panel{background:#171a21;box-shadow:0 12px 40px rgba(0,0,0,.55),0 0 0 1px rgba(255,255,255,.08);}" +
+      ".log{background:#12151b;}" +
+      ".a{background:#1e232b;border-color:#2e3541;}" +
+      ".greeting,.scope{color:#c3c9d3;}" +
+      ".examples p,.thinking,.pv-head,.chip .loc,.actions,.note,.comment label,.resolved{color:#a3acb9;}" +
+      ".ex{background:#1e232b;border-color:#3a4250;}" +
+      ".fact{color:#fff;}" +
+      ".dots i{background:#6b7380;}" +
+      ".marker,.chip b,.source-link,.actions .icon-btn[aria-pressed=true]{color:var(--nq-accent-text-dark);}" +
+      ".abstained{background:#2a2414;border-color:#6b5520;}" +
+      ".abstained .answer{color:#f0d48a;}.abstained .answer svg{fill:#e0b040;}.hint{color:#d9c48a;}" +
+      ".error{background:#2c1818;border-color:#7a2e2e;}" +
+      ".error .answer{color:#ffb4b4;}.error .answer svg{fill:#ff8a8a;}" +
+      ".retry{background:transparent;border-color:#ff8a8a;color:#ffb4b4;}.retry:hover{background:#c62828;color:#fff;}" +
+      ".chip{background:#232935;border-color:#3a4250;}" +
+      ".chip:hover,.chip[aria-expanded=true]{background:#2b3342;}" +
+      ".preview{background:#232935;}.pv-text{color:#d5dae1;}.pv-text mark{background:#5c4d00;}" +
+      ".actions .icon-btn:hover{background:#2a303b;color:#e6e9ef;}" +
+      ".comment textarea,.composer textarea{background:#12151b;border-color:#3a4250;}" +
+      ".nq textarea::placeholder{color:#8f98a6;}" +
+      "form.composer{background:#171a21;border-top-color:#2e3541;}" +
+      ".disclaimer{background:#171a21;color:#8f98a6;}" +
+    "}"
   ].join("\n");
 
   // --- small DOM helpers: every string goes in as text ------------------------------------------
@@ -310,6 +341,17 @@
     return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
   }
 
+  // the accent as text on the dark answer background (#232935, the lighter of the dark surfaces):
+  // mixed towards white until it reaches 4.5:1
+  function accentOnDark(rgb) {
+    var bg = luminance([35, 41, 53]);
+    for (var step = 0; step <= 10; step++) {
+      var mix = rgb.map(function (v) { return Math.round(v + (255 - v) * step / 10); });
+      if ((luminance(mix) + 0.05) / (bg + 0.05) >= 4.5) return "rgb(" + mix.join(",") + ")";
+    }
+    return "#ffffff";
+  }
+
   // --- Server-Sent Events over fetch (POST) ---------------------------------------------------------
   function parseEvents(buffer, onEvent) {
     var blocks = buffer.split(/\r?\n\r?\n/);
@@ -371,6 +413,7 @@
     host.style.setProperty("--nq-on-accent", light ? "#111827" : "#ffffff");
     host.style.setProperty("--nq-accent-text", light ? "#1d2430" : accent.css);
     host.style.setProperty("--nq-soft", "rgba(" + accent.rgb.join(",") + ",.12)");
+    host.style.setProperty("--nq-accent-text-dark", accentOnDark(accent.rgb));
 
     var wrap = el("div", { class: "nq " + (cfg.mode === "page" ? "page" : "floating") + (cfg.position === "left" ? " left" : ""),
                            lang: cfg.lang === "en" ? "en" : "zh-CN" });
@@ -568,6 +611,8 @@
     if (this.config.topK) body.top_k = this.config.topK;
     if (this.config.collection) body.collection = this.config.collection;
     if (this.config.docIds.length) body.doc_ids = this.config.docIds;
+    var history = this.history(turn);
+    if (history.length) body.history = history;
     var finished = false;
 
     function onEvent(event, data) {
@@ -588,6 +633,8 @@
         turn.answer = data.answer;
         turn.fact = data.fact || null;  // bold only what the service names as the fact
         turn.abstained = !!data.abstained;
+        turn.resolvedQuestion = typeof data.resolved_question === "string" ? data.resolved_question : null;
+        turn.conversationId = data.conversation_id || null;
         turn.citations = (data.citations || []).map(function (c) {
           var copy = Object.assign({}, c);
           copy.kind = kinds[c.marker] || null;
@@ -637,10 +684,19 @@
     }).catch(function (err) {
       if (controller && controller.signal.aborted && !turn.timedOut) return;  // "new conversation"
       if (!(err instanceof Failure)) err = new Failure(turn.timedOut ? "timeout" : "unreachable");
-      turn.status = "error";
-      turn.error = { code: err.code, message: err.message || null, retryAfter: err.retryAfter || null };
-      self.emit("client-error", turn.error);
-      self.renderTurn(turn);
+      if (err.code !== "unreachable") return err;
+      // a CORS refusal and an outage look alike to fetch: an opaque (no-cors) request that gets through
+      // means the service is up and only this page's origin is refused
+      return fetch(self.config.api + "/healthz", { mode: "no-cors", credentials: "omit", cache: "no-store" })
+        .then(function () { return new Failure("cors_refused"); }, function () { return err; });
+    }).then(function (err) {
+      if (err instanceof Failure) {
+        turn.status = "error";
+        turn.error = { code: err.code, message: err.message || null, retryAfter: err.retryAfter || null,
+                       origin: location.origin };
+        self.emit("client-error", turn.error);
+        self.renderTurn(turn);
+      }
     }).then(function () {
       clearTimeout(timer);
       turn.timedOut = false;
@@ -650,10 +706,29 @@
     });
   };
 
+  // the earlier answered turns shown (at most HISTORY_TURNS, oldest first): a follow-up such as
+  // "那第一届呢？" is read against them; errored or unfinished turns are not sent
+  var HISTORY_TURNS = 6, HISTORY_CHARS = 20000;
+  Widget.prototype.history = function (turn) {
+    var at = this.turns.indexOf(turn);
+    var earlier = (at < 0 ? this.turns : this.turns.slice(0, at)).filter(function (t) {
+      return t.status === "done" && typeof t.answer === "string";
+    });
+    return earlier.slice(-HISTORY_TURNS).map(function (t) {
+      return {
+        question: String(t.question).slice(0, HISTORY_CHARS),
+        answer: t.answer.slice(0, HISTORY_CHARS),
+        paragraph_ids: t.abstained ? [] : (t.citations || []).map(function (c) { return c.paragraph_id; })
+          .filter(function (id) { return typeof id === "string" && id; }).slice(0, 50)
+      };
+    });
+  };
+
   Widget.prototype.errorText = function (error) {
     var T = this.T;
     switch (error.code) {
       case "unreachable": return T.unreachable;
+      case "cors_refused": return T.corsRefused + (error.origin ? "（" + error.origin + "）" : "");
       case "rate_limited": return T.rateLimited(/^\d+$/.test(error.retryAfter || "") ? error.retryAfter : null);
       case "timeout": return T.timeout;
       case "interrupted": return T.interrupted;
@@ -750,11 +825,17 @@
       box.classList.add("error");
       box.setAttribute("role", "alert");
       box.appendChild(el("div", { class: "answer" }, [icon("alert"), el("span", { text: this.errorText(turn.error || {}) })]));
-      box.appendChild(el("button", { class: "retry", type: "button", text: T.retry,
-                                     onclick: function () { if (!self.busy()) self.ask(turn); } }));
+      if ((turn.error || {}).code !== "cors_refused") {  // retrying cannot help until the setting changes
+        box.appendChild(el("button", { class: "retry", type: "button", text: T.retry,
+                                       onclick: function () { if (!self.busy()) self.ask(turn); } }));
+      }
     } else {
       if (turn.status === "streaming") { box.classList.add("streaming"); box.setAttribute("aria-busy", "true"); }
       if (turn.abstained) box.classList.add("abstained");
+      var resolved = turn.status === "done" && turn.resolvedQuestion ? String(turn.resolvedQuestion).trim() : "";
+      if (resolved && resolved !== String(turn.question).trim()) {
+        box.appendChild(el("p", { class: "resolved", text: T.resolved + resolved }));
+      }
       turn.answerNode = el("div", { class: "answer" });
       box.appendChild(turn.answerNode);
       this.renderAnswerText(turn);

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from evaluation.datasets import EvalItem
-from evaluation.metrics import (CALIBRATION_BINS, CONFIDENCE_BANDS, abstention_tradeoff, accuracy_by_confidence,
+from evaluation.scoring import (CALIBRATION_BINS, CONFIDENCE_BANDS, abstention_tradeoff, accuracy_by_confidence,
                                 calibration_outcome, calibration_pairs, expected_calibration_error,
                                 median_answer_chars, reliability_table, summarize, tradeoff_thresholds)
 from evaluation.readme_table import DEFAULT_RESULTS, render

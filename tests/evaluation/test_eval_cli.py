@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from service.cli import app
+from service.cli.main import app
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -9,10 +9,10 @@ from PIL import Image
 
 from evaluation.compare import compare_results, compare_runs, to_markdown
 from evaluation.datasets import SCOPED_SUFFIX
-from evaluation.metrics import summarize
 from evaluation.readme_table import END, START, ReadmeError, render, update_readme
 from evaluation.report import (Result, comparison_table, load_run, new_run_dir, save_results, where_worse,
                                write_run)
+from evaluation.scoring import summarize
 from tests.evaluation.fakes import GOOD, WORSE, records_for
 
 pytestmark = pytest.mark.unit
@@ -124,7 +124,7 @@ def test_compare_runs_and_markdown(tmp_path: Path) -> None:
 def test_compare_command(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from service.cli import app
+    from service.cli.main import app
 
     write_run(tmp_path / "a", [result("notesqa", GOOD)])
     write_run(tmp_path / "b", [result("notesqa", WORSE)])
@@ -197,7 +197,7 @@ def test_update_readme_without_markers(tmp_path: Path, results_dir: Path) -> Non
 def test_readme_command(tmp_path: Path, results_dir: Path) -> None:
     from typer.testing import CliRunner
 
-    from service.cli import app
+    from service.cli.main import app
 
     readme = tmp_path / "README.md"
     readme.write_text(f"{START}\n{END}\n", encoding="utf-8")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from evaluation.datasets import load_dataset
-from evaluation.metrics import char_f1
+from evaluation.scoring import char_f1
 from evaluation.training import QueryVectorCache, TrainingSettings, collect, train
 from retrieval.answer.features import SPAN_FEATURES
 from retrieval.pipeline import NotesQA

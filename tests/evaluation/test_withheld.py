@@ -51,7 +51,7 @@ def test_a_withheld_paragraph_is_found_by_neither_side(qa):
         assert found and not found & ids, mode
     assert ids & {h.paragraph.paragraph_id for h in qa.search(LAUNCH.question, top_k=5)}  # found with them
     assert len(without.snapshot.searchable) == len(qa.snapshot.searchable) - len(rows)
-    assert without.snapshot.dense.ntotal == len(without.snapshot.searchable)
+    assert without.snapshot.dense.size == len(without.snapshot.searchable)
 
 
 def test_document_frequencies_are_recounted_without_the_rows(qa):

@@ -86,7 +86,7 @@ def test_embedded_text_is_title_context_and_paragraph(real_corpus_build):
 
 def test_keyword_index_finds_paragraph_20(real_corpus_build):
     _, snap, _ = real_corpus_build
-    scores = np.asarray(snap.keyword.get_scores(tokenize("法律图书馆收录了多少个法域的法律")))
+    scores = np.asarray(snap.keyword.scores(tokenize("法律图书馆收录了多少个法域的法律")))
     assert len(scores) == len(snap.searchable)
     best = snap.paragraphs[int(snap.searchable[int(np.argmax(scores))])]
     assert (best.doc_id, best.paragraph_number) == (DOC_001, "20")
@@ -95,7 +95,7 @@ def test_keyword_index_finds_paragraph_20(real_corpus_build):
 def test_dense_rows_are_the_embeddings_of_their_paragraphs(real_corpus_build):
     _, snap, emb = real_corpus_build
     embedded = [t for batch in emb.calls for t in batch]
-    stored = snap.dense.reconstruct_n(0, snap.dense.ntotal)
+    stored = snap.dense.vectors(range(snap.dense.size))
     assert np.allclose(stored, np.vstack([emb._vec(t) for t in embedded]), atol=1e-6)
 
 

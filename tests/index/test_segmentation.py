@@ -11,7 +11,8 @@ from collections import Counter
 import pytest
 
 from index.models import SourceDocument
-from index.segmentation import SegmentationSettings, clean_inline, join_fragments, segment_document
+from index.segmentation import (CLAUSE_ENDS, SegmentationSettings, clean_inline, join_fragments, segment_document,
+                                split_sentences)
 
 from .conftest import CORPUS, DOC_000, DOC_001, DOC_002, DOC_003, DOC_004
 
@@ -533,3 +534,25 @@ def test_paragraphs_within_the_limit_are_unchanged():
     doc = SourceDocument("s", "", "标题\n\n第一段。第二句。\n\n第二段。\n", "s.txt")
     assert [p.text for p in segment_document(doc, SegmentationSettings(max_paragraph_chars=1000)).paragraphs] == \
         [p.text for p in segment_document(doc, SegmentationSettings(max_paragraph_chars=10_000)).paragraphs]
+
+
+# --- split_sentences: the one sentence splitter ---------------------------------------------------
+
+def test_split_sentences_keeps_each_end_with_its_sentence():
+    assert split_sentences("会议开幕。议程通过！是否？Yes! ok?") == ["会议开幕。", "议程通过！", "是否？", "Yes!", " ok?"]
+    assert split_sentences("没有句末") == ["没有句末"] and split_sentences("") == []
+
+
+def test_split_sentences_ends_and_breaks_are_parameters():
+    text = "甲；乙。\n丙，丁"
+    assert split_sentences(text) == ["甲；乙。", "\n丙，丁"]
+    assert split_sentences(text, breaks="\n") == ["甲；乙。", "丙，丁"]  # a break is dropped
+    assert split_sentences(text, "。；", breaks="\n") == ["甲；", "乙。", "丙，丁"]
+    assert split_sentences(text, CLAUSE_ENDS) == ["甲；", "乙。\n丙，", "丁"]
+    assert split_sentences("引文一…引文二", breaks="…") == ["引文一", "引文二"]
+
+
+def test_split_sentences_pieces_add_up_to_offsets():
+    text = "第一句。  \n\n第二句！第三句"
+    pieces = split_sentences(text, breaks="\n")
+    assert "".join(pieces) == text.replace("\n", "") and "  " in pieces  # blank pieces are kept

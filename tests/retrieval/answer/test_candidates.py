@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.answer.candidates import UnitView, span_candidates, split_sentences, split_units
+from retrieval.answer.candidates import UnitView, sentences_with_offsets, span_candidates, split_units
 from retrieval.answer.question import analyse_question
 
 pytestmark = pytest.mark.unit
@@ -15,9 +15,9 @@ def spans_of(unit: str, question: str, with_ngrams: bool = True) -> dict[str, st
                                                                   with_ngrams=with_ngrams, max_clause_chars=40)}
 
 
-def test_split_sentences_keeps_list_items_together():
+def test_sentences_keep_list_items_together():
     text = "5. 工作组重点关注三大主题：(a)积累知识；(b)建立信任；(c)技术援助。工作组强调培训。"
-    sentences = [s for _, s in split_sentences(text)]
+    sentences = [s for _, s in sentences_with_offsets(text)]
     assert sentences == ["5. 工作组重点关注三大主题：(a)积累知识；(b)建立信任；(c)技术援助。", "工作组强调培训。"]
 
 
