@@ -58,11 +58,9 @@ class NotesQARetriever(BaseRetriever):
     def _local(self, query: str) -> list[Document]:
         titles = self.qa.titles()
         hits = self.qa.search(query, top_k=self.top_k, mode=self.mode)
-        return [Document(page_content=h.paragraph.text, metadata={
-            "doc_id": h.paragraph.doc_id, "title": titles[h.paragraph.doc_id],
-            "paragraph_id": h.paragraph.paragraph_id, "paragraph_number": h.paragraph.paragraph_number,
-            "section": h.paragraph.section, "start": h.paragraph.start, "end": h.paragraph.end,
-            "score": round(h.score, 4), "kind": h.paragraph.kind}) for h in hits]
+        return [Document(page_content=h.paragraph.text,
+                         metadata={k: v for k, v in h.record(titles[h.paragraph.doc_id]).items() if k != "text"})
+                for h in hits]
 
     # --- service -----------------------------------------------------------------------------
     def _request(self, query: str) -> tuple[str, dict, dict]:

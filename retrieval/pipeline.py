@@ -62,12 +62,15 @@ class Answer:
     fact: str | None = None  # the concise answer, when the answer holds one
     fact_citation: FactCitation | None = None
     resolved_question: str | None = None  # the question answered, when a follow-up was completed from history
+    # on abstention, the best-ranked passages for the reader to look through (search results, not an answer)
+    closest: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"answer": self.answer, "abstained": self.abstained,
                 "citations": [asdict(c) for c in self.citations], "fact": self.fact,
                 "fact_citation": asdict(self.fact_citation) if self.fact_citation else None,
-                "confidence": round(self.confidence, 4), "resolved_question": self.resolved_question}
+                "confidence": round(self.confidence, 4), "resolved_question": self.resolved_question,
+                "closest": self.closest}
 
 
 _ROW_DATE = re.compile(r"^(?:(\d{4})\s*年\s*)?(\d{1,2})\s*月\s*(\d{1,2})\s*日")
@@ -77,6 +80,7 @@ _ROW_DATE = re.compile(r"^(?:(\d{4})\s*年\s*)?(\d{1,2})\s*月\s*(\d{1,2})\s*日
 class AskSettings:
     rerank_depth: int = 30  # fused hits the reranker orders
     answer_max_chars: int = 80  # the unit that holds the fact, with the neighbours that fit; a longer unit is cut
+    closest_on_abstention: int = 3  # passages offered to read when the service abstains
 
 
 class NotesQA:
@@ -200,9 +204,12 @@ class NotesQA:
             begin, finish = rendered.fact_offsets
             fact_citation = FactCitation(rendered.claims[0].marker, p.doc_id, p.paragraph_id, begin, finish,
                                          min(p.start + begin, p.end), min(p.start + finish, p.end))
+        closest = ([h.record(self.title(h.paragraph.doc_id))
+                    for h in reading.hits[:min(top_k, self.ask_settings.closest_on_abstention)]]
+                   if rendered.abstained else [])
         return Answer(question, rendered.answer, rendered.abstained, citations, rendered.confidence,
                       reading.hits[:top_k], rendered.fact, fact_citation,
-                      resolved.text if resolved.resolved else None)
+                      resolved.text if resolved.resolved else None, closest)
 
     def documents(self) -> list[dict]:
         return list(self.snapshot.documents.values())

@@ -37,6 +37,13 @@ class SearchHit:
     dense: float  # cosine similarity
     keyword: float  # raw BM25
 
+    def record(self, title: str | None = None) -> dict:
+        """The hit as the API, LangChain documents and evaluation records show it (one projection for all)."""
+        p = self.paragraph
+        return {"doc_id": p.doc_id, "title": title, "paragraph_id": p.paragraph_id,
+                "paragraph_number": p.paragraph_number, "section": p.section, "text": p.text,
+                "start": p.start, "end": p.end, "score": round(self.score, 4), "kind": p.kind}
+
 
 def _minmax(values: np.ndarray) -> np.ndarray:
     if values.size == 0:

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from retrieval.validation import EMPTY, INVALID, TOO_LONG, TextError
 from service.schemas import ErrorResponse
 
 
@@ -165,6 +166,14 @@ STORE_ERRORS: dict[str, type[ServiceError]] = {
     "doc_id_conflict": DocIdConflict,
     "too_large": PayloadTooLarge,
 }
+
+
+TEXT_ERRORS = {EMPTY: EmptyQuestion, TOO_LONG: QuestionTooLong, INVALID: InvalidText}
+
+
+def from_text_error(exc: TextError) -> ServiceError:
+    """The 422 error for a retrieval.validation.TextError (by its `kind`)."""
+    return TEXT_ERRORS[exc.kind](str(exc))
 
 
 def from_store_error(exc: Any) -> ServiceError:

@@ -116,6 +116,8 @@ class AskResponse(BaseModel):
                                                                     "follow-up was completed from the history.")
     conversation_id: str | None = Field(default=None, description="Send it with the next question to continue "
                                                                   "this conversation without resending history.")
+    closest: list[SearchResultOut] = Field(default_factory=list, description="On abstention, the best-ranked "
+                                           "passages to read (search results, not an answer); empty otherwise.")
 
     @classmethod
     def from_answer(cls, answer: Answer) -> AskResponse:
@@ -140,13 +142,7 @@ class SearchResponse(BaseModel):
 
     @classmethod
     def from_hits(cls, hits: list[SearchHit], titles: dict[str, str]) -> SearchResponse:
-        return cls(results=[
-            SearchResultOut(doc_id=h.paragraph.doc_id, title=titles[h.paragraph.doc_id],
-                            paragraph_id=h.paragraph.paragraph_id,
-                            paragraph_number=h.paragraph.paragraph_number, section=h.paragraph.section,
-                            text=h.paragraph.text, start=h.paragraph.start, end=h.paragraph.end,
-                            score=round(h.score, 4), kind=h.paragraph.kind)
-            for h in hits])
+        return cls(results=[SearchResultOut(**h.record(titles[h.paragraph.doc_id])) for h in hits])
 
 
 class ParagraphOut(BaseModel):

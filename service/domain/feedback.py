@@ -40,8 +40,10 @@ from pathlib import Path
 from typing import Any
 
 from index.normalization import mostly_latin
+from index.segmentation import split_sentences
 from retrieval.answer.render import ABSTAIN_MESSAGE, ABSTAIN_MESSAGE_EN
-from service.errors import EmptyQuestion, InvalidText, QuestionTooLong
+from retrieval.validation import TextError, check_text
+from service.errors import from_text_error
 from service.schemas import FeedbackRequest
 
 try:  # POSIX: also lock against other server processes appending to the same file
@@ -62,19 +64,15 @@ def feedback_path(settings: Any) -> Path:
 
 def check_feedback(body: FeedbackRequest, max_question_chars: int) -> None:
     """Raise the API's 422 errors for a question that is empty or too long, or text that is not valid."""
-    if not body.question.strip():
-        raise EmptyQuestion("question is empty")
-    if len(body.question) > max_question_chars:
-        raise QuestionTooLong(f"question has {len(body.question)} characters; the limit is {max_question_chars}")
-    texts = [body.question, body.answer, body.comment or ""]
-    texts += [t for c in body.citations for t in (c.quote, c.title or "", c.section or "")]
-    for text in texts:
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidText("the feedback contains a lone surrogate, which is not valid text") from None
-        if "\x00" in text:
-            raise InvalidText("the feedback contains a NUL character")
+    texts = [("answer", body.answer), ("comment", body.comment or "")]
+    texts += [("citation", t) for c in body.citations for t in (c.quote, c.title or "", c.section or "")]
+    try:
+        check_text(body.question, field="question", max_chars=max_question_chars)
+        for field, text in texts:
+            if text.strip():
+                check_text(text, field=field)
+    except TextError as exc:
+        raise from_text_error(exc) from None
 
 
 def question_lang(question: str) -> str:
@@ -160,15 +158,13 @@ def store_for(path: str | Path) -> FeedbackStore:
 # --- export -------------------------------------------------------------------------------------
 
 _MARKER = re.compile(r"\[\d+\]")
-# "…" joins non-adjacent sentences of one quote
-_SENTENCE_END = re.compile(r"(?<=[。！？!?])\s*|\s*…\s*")
 
 
 def _evidence(citations: Iterable[dict]) -> list[str]:
-    # a quote may join non-adjacent sentences of its paragraph: each sentence is a verbatim substring
+    # a quote may join non-adjacent sentences of its paragraph with "…": each sentence is a verbatim substring
     out: list[str] = []
     for citation in citations:
-        for sentence in _SENTENCE_END.split(citation.get("quote") or ""):
+        for sentence in split_sentences(citation.get("quote") or "", breaks="…"):
             sentence = _MARKER.sub("", sentence).strip()
             if sentence and sentence not in out:
                 out.append(sentence)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from retrieval.conversation import Turn
 from retrieval.pipeline import NotesQA
-from service.errors import (DocumentNotFound, EmptyQuestion, InvalidText, ParagraphNotFound, QuestionTooLong,
-                            TopKOutOfRange)
+from retrieval.validation import TextError, check_text
+from service.errors import DocumentNotFound, ParagraphNotFound, TopKOutOfRange, from_text_error
 from service.schemas import (AskResponse, DocumentDetail, DocumentList, DocumentSummary, Health, ParagraphOut,
                              SearchResponse)
 from service.settings import Settings
@@ -126,25 +126,13 @@ class QAService:
                       snapshot=pipeline.snapshot_name)
 
     def _check_text(self, field: str, text: str) -> None:
-        if not text.strip():
-            raise EmptyQuestion(f"{field} is empty")
-        limit = self._settings.max_question_chars
-        if len(text) > limit:
-            raise QuestionTooLong(f"{field} has {len(text)} characters; the limit is {limit}")
-        # JSON can carry lone surrogates (\ud800) that the embedder cannot encode as UTF-8,
-        # and a NUL would silently cut the text short inside the C engine
-        if "\x00" in text or not _encodable(text):
-            raise InvalidText(f"{field} contains characters that are not valid text (NUL or lone surrogate)")
+        try:
+            check_text(text, field=field, max_chars=self._settings.max_question_chars)
+        except TextError as exc:
+            raise from_text_error(exc) from None
 
     def _check_top_k(self, top_k: int) -> None:
         limit = self._settings.max_top_k
         if not 1 <= top_k <= limit:
             raise TopKOutOfRange(f"top_k must be between 1 and {limit}, got {top_k}")
 
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True

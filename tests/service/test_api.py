@@ -71,8 +71,8 @@ def test_ask_answers_with_a_verifiable_citation(api: httpx.Client) -> None:
     assert response.status_code == 200, response.text
     body = response.json()
     assert set(body) == {"answer", "abstained", "citations", "fact", "fact_citation", "confidence",
-                         "resolved_question", "conversation_id"}
-    assert body["abstained"] is False
+                         "resolved_question", "conversation_id", "closest"}
+    assert body["abstained"] is False and body["closest"] == []
     assert "6月6日" in squeeze(body["answer"])
     assert "6月6日" in squeeze(body["fact"]) and 0 < body["confidence"] <= 1
     fact_cited = next(c for c in body["citations"] if c["marker"] == body["fact_citation"]["marker"])
@@ -98,6 +98,11 @@ def test_ask_abstains_when_the_notes_do_not_say(api: httpx.Client) -> None:
     assert body["abstained"] is True
     assert body["citations"] == []
     assert body["answer"]
+    # the reader still gets the passages that came closest, offered as search results, not as an answer
+    assert 1 <= len(body["closest"]) <= 3
+    for passage in body["closest"]:
+        assert passage["text"] == api.get(f"/v1/documents/{passage['doc_id']}/paragraphs/"
+                                          f"{passage['paragraph_id']}").json()["text"]
 
 
 def test_ask_accepts_the_largest_top_k(api: httpx.Client) -> None:
