@@ -42,7 +42,10 @@ def load_dataset(path: str | Path, limit: int | None = None) -> list[EvalItem]:
                 continue
             try:
                 record = json.loads(line)
-                items.append(_item(record))
+                if isinstance(record, dict) and "turns" in record:
+                    raise ValueError("a conversation (it has `turns`): read it with "
+                                     "evaluation.conversations.load_conversations")
+                items.append(item_from_record(record))
             except (ValueError, KeyError, TypeError) as exc:
                 raise DatasetError(f"{path}:{number}: {exc}") from exc
             if limit and len(items) >= limit:
@@ -52,7 +55,10 @@ def load_dataset(path: str | Path, limit: int | None = None) -> list[EvalItem]:
     return items
 
 
-def _item(record: dict) -> EvalItem:
+def item_from_record(record: dict) -> EvalItem:
+    """One line of either format -> EvalItem (KeyError/TypeError/ValueError when a required field is bad).
+
+    A record with `doc_ids` or `answerable` is read as the project format, any other as CMRC 2018."""
     if "doc_ids" in record or "answerable" in record:
         return EvalItem(
             id=str(record["id"]), question=record["question"], answers=list(record.get("answers", [])),

@@ -11,6 +11,7 @@ Files read (each optional; a missing one leaves its part out):
     baselines_cmrc.json    the four systems on CMRC 2018 dev
     combined.json          NotesQA on the sample dev set, index = sample corpus + CMRC passages
     scoped_cmrc.json       NotesQA on CMRC 2018 dev, each question asked of its own passage (`--scoped`)
+    sample_conversations.json  NotesQA on the sample conversations: follow-ups, the same asked in full
 and the cross-validated figures `notesqa train answers` wrote into the shipped answer model's `report`.
 A result whose dataset ends in " (evidence withheld)" (`--withhold-evidence`) goes to its own table.
 """
@@ -21,8 +22,11 @@ import json
 import sys
 from pathlib import Path
 
+from evaluation.conversations import (FOLLOW_UPS_SUFFIX, conversation_parts, gap_verdict, is_follow_ups_result,
+                                      part_name)
 from evaluation.datasets import WITHHELD_SUFFIX
-from evaluation.report import METRIC_ROWS, RESULTS_KIND, Result, comparison_table, fmt, one_decimal, where_worse
+from evaluation.report import (METRIC_LABELS, METRIC_ROWS, RESULTS_KIND, Result, comparison_table, fmt, one_decimal,
+                               where_worse)
 from evaluation.runner import SYSTEM_LABELS
 from retrieval.answer.model import DEFAULT_MODEL
 
@@ -34,6 +38,8 @@ DEFAULT_README = REPO_ROOT / "README.md"
 COMBINED_TARGET = 0.02
 COMBINED_ROWS = ("recall@1", "recall@5", "mrr", "answer_accuracy", "citation_precision", "abstention",
                  "false_abstention", "ece", "answer_chars_p50", "latency_p50_ms")
+CONVERSATION_ROWS = ("answer_accuracy", "recall@1", "recall@5", "mrr", "citation_precision", "abstention",
+                     "false_abstention", "latency_p50_ms")
 
 
 class ReadmeError(RuntimeError):
@@ -94,6 +100,34 @@ def _baselines_section(title: str, data: dict, results: list[Result]) -> list[st
     if build is not None:
         lines += [f"LangChain index: {data['config'].get('langchain_chunks', '?')} chunks, built in {build:.0f} s "
                   "(embeddings cached between runs).", ""]
+    return lines
+
+
+def _conversations_section(data: dict, results: list[Result]) -> list[str]:
+    """Each conversation set's follow-ups beside the same questions asked in full and the first turns."""
+    lines: list[str] = []
+    config = data.get("config", {})
+    machine = f" on {config['machine']}" if config.get("machine") else ""
+    asked = f"over the API ({config['api']})" if config.get("api") else "in-process"
+    for follow_ups in (r for r in results if is_follow_ups_result(r)):
+        parts = conversation_parts(results, follow_ups)
+        m = follow_ups.metrics
+        lines += ["#### Conversations: follow-up questions", "",
+                  f"{follow_ups.dataset.removesuffix(FOLLOW_UPS_SUFFIX)}: {m.get('conversations', '?')} "
+                  f"conversations, {m['questions']} follow-ups, asked {asked}; generated {data.get('generated', '?')}"
+                  f"{machine}. Each conversation is asked turn by turn with the history of NotesQA's own earlier "
+                  "answers, as the chat sends it; each follow-up is also asked in full, on its own.", "",
+                  "| metric | " + " | ".join(f"{part_name(r)} ({r.metrics['questions']} q)" for r in parts) + " |",
+                  "|---|" + "---:|" * len(parts)]
+        for key in CONVERSATION_ROWS:
+            if any(r.metrics.get(key) is not None for r in parts):
+                lines.append(f"| {METRIC_LABELS[key]} | " + " | ".join(fmt(key, r.metrics.get(key)) for r in parts)
+                             + " |")
+        verdict = gap_verdict(m).replace("not met", "**not met**")
+        resolved = m.get("resolved_rate")
+        count = f" ({round(resolved * m['questions'])} of {m['questions']})" if resolved is not None else ""
+        lines += ["", f"{METRIC_LABELS['follow_up_accuracy_gap'].capitalize()}: {verdict}. "
+                      f"{METRIC_LABELS['resolved_rate'].capitalize()}: {fmt('resolved_rate', resolved)}{count}.", ""]
     return lines
 
 
@@ -171,6 +205,10 @@ def render(results_dir: str | Path = DEFAULT_RESULTS, model_path: Path = DEFAULT
                   "retrieval cannot miss and the figures are those of the reader and its abstention; "
                   + "; ".join(f"{r.dataset}: {_scope(data, r)}" for r in results) + ".", "",
                   _single_table(results), ""]
+    conversations = load_results(results_dir / "sample_conversations.json")
+    if conversations:
+        found = True
+        lines += _conversations_section(*conversations)
     combined = load_results(results_dir / "combined.json")
     if combined:
         found = True

@@ -34,6 +34,11 @@ METRIC_LABELS: dict[str, str] = {
     "mrr": "MRR",
     "ndcg@10": "nDCG@10",
     "answer_accuracy": "answer accuracy",
+    # conversations (evaluation/conversations.py): on the follow-ups' result, beside its usual metrics
+    "in_full_accuracy": "answer accuracy, the follow-ups asked in full",
+    "follow_up_accuracy_gap": "follow-up accuracy gap (in full − follow-up)",
+    "first_turn_accuracy": "answer accuracy, first turns",
+    "resolved_rate": "follow-ups resolved from the history",
     "list_item_recall": "list item recall",
     "exact_match": "exact match (concise answer)",
     "f1": "char F1 (concise answer)",
@@ -48,7 +53,8 @@ METRIC_LABELS: dict[str, str] = {
 }
 TERMINAL_ONLY = frozenset({"recall@3", "evidence_recall@5", "doc_hit@5"})
 # shorter is better for the answer length: the answer a user reads (a baseline's is its whole passage)
-LOWER_IS_BETTER = frozenset({"false_abstention", "ece", "answer_chars_p50", "latency_p50_ms", "latency_p95_ms"})
+LOWER_IS_BETTER = frozenset({"false_abstention", "ece", "answer_chars_p50", "latency_p50_ms", "latency_p95_ms",
+                             "follow_up_accuracy_gap"})
 # (metrics key, label, higher is better): the rows of reports, comparisons and the README table
 METRIC_ROWS: list[tuple[str, str, bool]] = [(key, label, key not in LOWER_IS_BETTER)
                                             for key, label in METRIC_LABELS.items() if key not in TERMINAL_ONLY]
@@ -56,7 +62,8 @@ MAX_LISTED_MISSES = 40
 # Described, not judged: a shorter answer is not a better one by itself (an empty one is shortest),
 # so no "better?" verdict and no place in where_worse. (Lower still counts as the good direction
 # in `eval compare`, via LOWER_IS_BETTER.)
-DESCRIPTIVE_KEYS = frozenset({"answer_chars_p50"})
+# The resolved rate likewise: a follow-up that stands on its own is rightly left as it is.
+DESCRIPTIVE_KEYS = frozenset({"answer_chars_p50", "resolved_rate"})
 # metrics in physical units (milliseconds, characters) are shown with one decimal, rates with three
 ONE_DECIMAL_PREFIXES = ("latency", "answer_chars")
 

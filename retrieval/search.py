@@ -95,7 +95,8 @@ class HybridSearcher:
         """mode: "hybrid" (default), "dense" or "keyword" (the latter two for baselines).
 
         `doc_ids`: only these documents' paragraphs, each scored exactly (an unknown id finds nothing).
-        `prefer_doc_ids`: these documents' paragraphs are all candidates and get `preferred_document_bonus`."""
+        `prefer_doc_ids`: these documents' paragraphs among the candidates get `preferred_document_bonus` (they
+        are not all added as candidates: that would move the min-max normalisation every score goes through)."""
         snap, cfg = self.snapshot, self.settings
         n = len(snap.searchable)
         if n == 0:
@@ -122,8 +123,7 @@ class HybridSearcher:
             rows = allowed
         else:
             keyword_top = [int(r) for r in np.argsort(-keyword_all)[:depth] if keyword_all[r] > 0]
-            preferred = [r for d in prefer_doc_ids for r in self._rows_of_document.get(d, [])]
-            rows = list(dict.fromkeys(list(dense_scores) + keyword_top + preferred))
+            rows = list(dict.fromkeys(list(dense_scores) + keyword_top))
         if not rows:
             return []
         if mode in ("hybrid", "dense"):

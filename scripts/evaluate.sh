@@ -55,6 +55,10 @@ step "NotesQA on the sample dev, robustness and holdout sets (and each with its 
 "$NOTESQA" eval run "$DEV" "$ROBUSTNESS" "$HOLDOUT" --index var/index --corpus corpus --withhold-evidence \
   --out-dir "$RUNS/sample_dev" --save-results "$RESULTS/sample_dev.json"
 
+step "conversations: follow-ups against the same questions asked in full"
+"$NOTESQA" eval run evaluation/datasets/sample_conversations.jsonl --index var/index \
+  --out-dir "$RUNS/sample_conversations" --save-results "$RESULTS/sample_conversations.json"
+
 step "side by side on the sample corpus: NotesQA, keyword, dense, LangChain"
 "$NOTESQA" eval baselines "$DEV" --index var/index --corpus corpus \
   --out-dir "$RUNS/baselines_sample" --save-results "$RESULTS/baselines_sample.json"

@@ -18,6 +18,7 @@ NOTESQA = Path(sys.executable).parent / "notesqa"
 DATASETS = Path(__file__).resolve().parents[2] / "evaluation" / "datasets"
 SAMPLE_DEV = DATASETS / "sample_dev.jsonl"
 ROBUSTNESS = DATASETS / "sample_dev_robustness.jsonl"
+CONVERSATIONS = DATASETS / "sample_conversations.jsonl"
 
 TINY_QUESTIONS = [
     {"id": "t1", "question": "三峡大坝位于哪里？", "answers": ["湖北省宜昌市"], "evidence": ["三峡大坝位于湖北省宜昌市三斗坪镇"],
@@ -233,3 +234,48 @@ def test_eval_scoped_over_the_api(api_server: str, tmp_path: Path) -> None:
 def test_eval_scoped_and_withheld_do_not_mix(tmp_path: Path) -> None:
     result = invoke("eval", "run", SAMPLE_DEV, "--scoped", "--withhold-evidence", "--out-dir", tmp_path / "run")
     assert result.exit_code == 2 and "run --scoped separately" in result.output
+
+
+def test_eval_run_a_conversation_set_prints_the_gap(sample_index: Path, tmp_path: Path) -> None:
+    """A set with `turns` is detected and asked turn by turn; its table lands in the README block."""
+    run, results = tmp_path / "run", tmp_path / "results"
+    result = invoke("eval", "run", CONVERSATIONS, "--index", sample_index, "--limit", "5", "--out-dir", run,
+                    "--save-results", results / "sample_conversations.json")
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())  # rich wraps long lines at the terminal's width
+    assert "sample_conversations: 5 conversations, 6 follow-ups" in output  # c01..c05: one follow-up each, c03 two
+    assert "follow-up accuracy gap (in full − follow-up): " in output and "(target ≤ 0.05: " in output
+    for label in ("answer accuracy, the follow-ups asked in full", "answer accuracy, first turns",
+                  "follow-ups resolved from the history", "recall@5", "citation precision"):
+        assert label in output
+    metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    assert [r["dataset"] for r in metrics["results"]] == [
+        "sample_conversations (follow-ups)", "sample_conversations (follow-ups asked in full)",
+        "sample_conversations (first turns)"]
+    assert [r["metrics"]["questions"] for r in metrics["results"]] == [6, 6, 5]
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n<!-- eval-table:start -->\n<!-- eval-table:end -->\n", encoding="utf-8")
+    updated = invoke("eval", "readme", "--readme", readme, "--results-dir", results)
+    assert updated.exit_code == 0, updated.output
+    table = readme.read_text(encoding="utf-8")
+    assert "| metric | follow-ups (6 q) | asked in full (6 q) | first turns (5 q) |" in table
+
+
+def test_eval_a_conversation_set_over_the_api(api_server: str, tmp_path: Path) -> None:
+    result = invoke("eval", "run", CONVERSATIONS, "--api", api_server, "--concurrency", "2", "--limit", "3",
+                    "--out-dir", tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "3 conversations, 4 follow-ups" in output and "follow-up accuracy gap" in output
+    follow_ups = [r for r in _records(tmp_path / "run") if r["dataset"].endswith("(follow-ups)")]
+    assert [r["id"] for r in follow_ups] == ["c01.2", "c02.2", "c03.2", "c03.3"]
+    assert "第一届" in follow_ups[0]["resolved_question"]  # the service read the history it was sent
+
+
+@pytest.mark.parametrize("args,message", [
+    (["baselines", CONVERSATIONS], "asked of NotesQA only"),
+    (["run", CONVERSATIONS, "--scoped"], "do not apply to a conversation set"),
+])
+def test_eval_a_conversation_set_refuses_what_does_not_apply(args: list, message: str, tmp_path: Path) -> None:
+    result = invoke("eval", *args, "--out-dir", tmp_path / "run")
+    assert result.exit_code == 2 and message in result.output
