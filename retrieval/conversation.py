@@ -12,6 +12,10 @@ earlier question said, and the general repair is to carry it over:
     question's subject in front.
 Earlier turns are completed the same way first, so a third turn reads the second as it was answered.
 The documents the last turn cited are preferred by retrieval (`preferred_paragraph_ids`).
+
+A follow-up that looks complete may still lean on the conversation ("12月18日下午讨论哪些议程项目？" after a
+question about one session): when it names no session, symbol or date of its own, it is answered as asked
+and, as an `alternative`, with the earlier question's (`_missing_anchors`) in front; the facade keeps the reading its calibrated confidence trusts more.
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from dataclasses import dataclass, field
 import jieba.posseg
 
 from index.normalization import mostly_latin, normalize
+from index.tokenization import event_ordinals, protected_terms
 from retrieval.answer.patterns import WH_PHRASE
 
 # particles and punctuation that close a question ("么" is not one: it ends "什么")
@@ -80,6 +85,7 @@ class ResolvedQuestion:
     how: str | None = None  # "focus" | "anaphor" | "subject" when completed from an earlier turn
     antecedent: str | None = None  # the earlier question (as completed) it was completed from
     preferred_paragraph_ids: tuple[str, ...] = field(default_factory=tuple)
+    alternatives: tuple[str, ...] = ()  # other readings of a question left as asked, to be tried as well
 
     @property
     def resolved(self) -> bool:
@@ -97,7 +103,22 @@ def resolve(question: str, history: Sequence[Turn], settings: ConversationSettin
     for earlier, turn in zip(turns, turns[1:]):
         antecedent = _complete(turn.question, antecedent, earlier.answer, settings)[0]
     text, how = _complete(question, antecedent, turns[-1].answer, settings)
-    return ResolvedQuestion(text, question, how, antecedent if how else None, tuple(turns[-1].paragraph_ids))
+    alternatives: tuple[str, ...] = ()
+    if how is None and (anchors := _missing_anchors(question, antecedent)):
+        alternatives = (f"{' '.join(anchors)}{' ' if mostly_latin(question) else '，'}{question.strip()}",)
+    return ResolvedQuestion(text, question, how, antecedent if how else None, tuple(turns[-1].paragraph_ids),
+                            alternatives)
+
+
+def _missing_anchors(question: str, antecedent: str) -> list[str]:
+    """What pinned the earlier question to one meeting or document and the question lacks: its session
+    ordinals ("第八届") when the question names none, its exact-lookup terms (document symbols, resolution
+    numbers, dates) when the question has none of its own."""
+    missing = []
+    for kind in (event_ordinals, protected_terms):
+        if not kind(question):
+            missing += kind(antecedent)
+    return missing
 
 
 def _complete(question: str, antecedent: str, antecedent_answer: str,

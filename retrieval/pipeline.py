@@ -183,14 +183,12 @@ class NotesQA:
         (retrieval/conversation.py) and the documents the last turn cited are preferred."""
         check_text(question)
         resolved = resolve(question, history, self.conversation_settings)
-        analysed = self.analyse(resolved.text)
         prefer = list(dict.fromkeys(d for pid in resolved.preferred_paragraph_ids
                                     if (d := self._doc_of_paragraph.get(pid)) is not None))
-        hits = self.fused_hits(analysed, max(top_k, self.ask_settings.rerank_depth), doc_ids=doc_ids,
-                               prefer_doc_ids=prefer)
-        reading = self.reader.read(analysed, hits)
-        rendered = render(reading, analysed.english, self.reader.abstain_below, self.ask_settings.answer_max_chars,
-                          self.reader.settings.unit_max_chars)
+        # every reading is answered; the one the calibrated confidence trusts most wins (ties: as asked)
+        text, reading, rendered = max((self._read(text, top_k, doc_ids, prefer)
+                                       for text in (resolved.text, *resolved.alternatives)),
+                                      key=lambda read: (not read[2].abstained, read[2].confidence))
         citations = [
             Citation(marker=c.marker, doc_id=c.hit.paragraph.doc_id, title=self.title(c.hit.paragraph.doc_id),
                      paragraph_id=c.hit.paragraph.paragraph_id, paragraph_number=c.hit.paragraph.paragraph_number,
@@ -209,7 +207,16 @@ class NotesQA:
                    if rendered.abstained else [])
         return Answer(question, rendered.answer, rendered.abstained, citations, rendered.confidence,
                       reading.hits[:top_k], rendered.fact, fact_citation,
-                      resolved.text if resolved.resolved else None, closest)
+                      text if text != question else None, closest)
+
+    def _read(self, text: str, top_k: int, doc_ids: Sequence[str] | None, prefer: Sequence[str]):
+        """(text, reading, rendered answer) of one reading of the question."""
+        analysed = self.analyse(text)
+        hits = self.fused_hits(analysed, max(top_k, self.ask_settings.rerank_depth), doc_ids=doc_ids,
+                               prefer_doc_ids=prefer)
+        reading = self.reader.read(analysed, hits)
+        return text, reading, render(reading, analysed.english, self.reader.abstain_below,
+                                     self.ask_settings.answer_max_chars, self.reader.settings.unit_max_chars)
 
     def documents(self) -> list[dict]:
         return list(self.snapshot.documents.values())

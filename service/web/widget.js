@@ -27,6 +27,26 @@
 
   var currentScript = document.currentScript;
 
+  // every number that decides how the widget behaves, in one place
+  var SETTINGS = {
+    historyTurns: 6,          // earlier answered turns sent with a question (oldest dropped first)
+    historyChars: 20000,      // per question / answer sent as history
+    keptTurns: 30,            // turns kept in sessionStorage
+    timeoutMs: 90000,         // a question with no finished answer by then fails as a timeout
+    quoteUrlChars: 600,       // of the quote put in a viewer link (the copied text carries no quote)
+    shortNameChars: 20,       // a document's short name on a chip (more is cut, with "…")
+    sharedPrefixMin: 6,       // a title opening shared with another title is dropped from 6 characters on
+    headingChars: 14,         // a section heading on a chip
+    genericHeadingChars: 3,   // an unnumbered heading this short ("说明", "文件", "附件") says nothing alone
+    previewChars: 360,        // of a paragraph shown around its quote in a preview
+    previewWidth: 360,        // px, less where the visible area is narrower
+    previewMargin: 8,         // px kept between a preview and the edge of the visible area
+    previewGap: 6,            // px between a preview and its marker or chip
+    previewMinHeight: 96,     // px: below this the preview goes to the side with more room
+    previewHideMs: 250,       // the pointer may move from a marker into its preview in this time
+    closestChars: 90          // of each closest passage shown on an abstention
+  };
+
   var STRINGS = {
     zh: {
       title: "资料问答",
@@ -70,6 +90,11 @@
       busy: "问答服务正忙，请稍后重试。",
       resolved: "回答的是：",
       disclaimer: "答案摘自资料原文，请以引用的原文为准。",
+      stop: "停止生成",
+      stopped: "已停止生成，上面是停止前收到的部分。",
+      regenerate: "重新生成",
+      closest: "最接近的段落（不是答案）",
+      closestHint: "资料里与问题最接近的几段原文，供自行查看；它们没有回答这个问题。",
       scoped: function (name) { return "只在《" + name + "》中查找答案。"; }
     },
     en: {
@@ -114,6 +139,11 @@
       busy: "The answering service is busy; please retry shortly.",
       resolved: "Answered: ",
       disclaimer: "Answers quote the source notes; check the cited text.",
+      stop: "Stop generating",
+      stopped: "Stopped: above is what had arrived.",
+      regenerate: "Regenerate",
+      closest: "Closest passages (not an answer)",
+      closestHint: "The passages of the notes nearest to the question, to read yourself; they do not answer it.",
       scoped: function (name) { return "Answers come from “" + name + "” only."; }
     }
   };
@@ -128,6 +158,8 @@
     copy: "M8 3h11a2 2 0 0 1 2 2v11h-2V5H8zM5 7h10a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2V9a2 2 0 0 1 2-2zm0 2v11h10V9z",
     info: "M12 2a10 10 0 1 1 0 20 10 10 0 0 1 0-20zm-1 8v7h2v-7zm0-4v2h2V6z",
     alert: "M12 2 1 21h22zm-1 7h2v6h-2zm0 8h2v2h-2z",
+    stop: "M7 7h10v10H7z",
+    regenerate: "M17.65 6.35A7.96 7.96 0 0 0 12 4a8 8 0 1 0 7.73 10h-2.08A6 6 0 1 1 12 6c1.66 0 3.14.69 4.22 1.78L13 11h7V4z",
     external: "M14 3h7v7h-2V6.4l-9.3 9.3-1.4-1.4L17.6 5H14zM5 5h6v2H5v12h12v-6h2v6a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2V7a2 2 0 0 1 2-2z"
   };
 
@@ -194,15 +226,16 @@
     ".retry:hover{background:#c62828;color:#fff;}",
     ".cites{list-style:none;margin:10px 0 0;padding:0;display:flex;flex-wrap:wrap;gap:6px;}",
     ".cites li{max-width:100%;}",
-    ".chip{display:inline-flex;align-items:center;gap:6px;max-width:100%;padding:4px 10px;border:1px solid #d5dae1;border-radius:999px;background:#f8f9fb;cursor:pointer;font-size:13px;text-align:left;}",
+    ".chip{display:inline-block;max-width:100%;padding:4px 10px;border:1px solid #d5dae1;border-radius:12px;background:#f8f9fb;cursor:pointer;font-size:13px;line-height:1.45;text-align:left;overflow-wrap:anywhere;}",
     ".chip:hover,.chip[aria-expanded=true]{border-color:var(--nq-accent);background:var(--nq-soft);}",
-    ".chip b{flex:none;color:var(--nq-accent-text);}",
-    ".chip .t{overflow:hidden;text-overflow:ellipsis;white-space:nowrap;min-width:0;}",
-    ".chip .loc{flex:none;white-space:nowrap;color:#5b6472;}",
-    ".preview{margin-top:8px;padding:10px 12px;border-left:3px solid var(--nq-accent);border-radius:6px;background:#f8f9fb;font-size:14px;}",
+    ".chip b{margin-right:6px;color:var(--nq-accent-text);}",
+    /* the name is already short: the chip flows as one line of text and wraps, never hiding its end */
+    ".chip .loc{display:inline-block;max-width:100%;margin-left:6px;color:#5b6472;}",  /* kept whole on a line when it fits */
+    /* the preview floats next to its marker or chip; widget.js keeps it inside the visible area */
+    ".preview{position:fixed;top:0;left:0;z-index:2147483001;width:360px;max-width:calc(100vw - 16px);padding:10px 12px;border:1px solid #d5dae1;border-left:3px solid var(--nq-accent);border-radius:8px;background:#fff;box-shadow:0 8px 28px rgba(15,23,42,.22);font-size:14px;line-height:1.6;overflow-y:auto;overscroll-behavior:contain;text-align:left;}",
     ".preview[hidden]{display:none;}",
-    ".pv-head{margin:0 0 4px;font-size:12px;color:#5b6472;}",
-    ".pv-text{margin:0;white-space:pre-wrap;color:#2c3340;max-height:220px;overflow-y:auto;}",
+    ".pv-head{margin:0 0 4px;font-size:12px;color:#5b6472;overflow-wrap:anywhere;}",
+    ".pv-text{margin:0;white-space:pre-wrap;color:#2c3340;overflow-wrap:anywhere;}",
     ".pv-text mark{background:#ffe58a;color:inherit;padding:0 1px;border-radius:2px;}",
     ".source-link{display:inline-flex;align-items:center;gap:4px;margin-top:6px;color:var(--nq-accent-text);font-weight:600;text-decoration:none;font-size:13px;}",
     ".source-link:hover{text-decoration:underline;}",
@@ -213,6 +246,21 @@
     ".actions .icon-btn:hover{background:#eef0f3;color:#1d2430;}",
     ".actions .icon-btn[aria-pressed=true]{color:var(--nq-accent-text);background:var(--nq-soft);}",
     ".note{font-size:12px;color:#5b6472;margin-left:6px;}",
+    ".stopped-note{margin:6px 0 0;font-size:12px;color:#5b6472;}",
+    ".stopped .answer{color:#3a4352;}",
+    ".stop svg{width:16px;height:16px;}",
+    ".send[hidden],.stop[hidden]{display:none;}",
+    /* closest passages under an abstention: reading material, styled apart from an answer */
+    ".closest{margin-top:10px;padding-top:8px;border-top:1px dashed #e0c98a;}",
+    ".closest h3{all:unset;display:block;font-size:13px;font-weight:700;color:#6b4e00;}",
+    ".closest .closest-hint{margin:2px 0 0;font-size:12px;color:#6b5a2a;}",
+    ".closest ol{list-style:none;margin:8px 0 0;padding:0;display:flex;flex-direction:column;gap:8px;}",
+    ".closest li{padding:6px 8px;border:1px solid #eadcb4;border-radius:8px;background:#fffdf6;}",
+    ".closest a{color:var(--nq-accent-text);font-size:13px;font-weight:600;text-decoration:none;overflow-wrap:anywhere;}",
+    ".closest a:hover{text-decoration:underline;}",
+    ".closest a svg{width:13px;height:13px;margin-left:3px;vertical-align:-2px;}",
+    ".closest .loc{margin-left:4px;font-weight:400;color:#5b6472;white-space:nowrap;}",
+    ".closest .snippet{margin:2px 0 0;font-size:13px;color:#3a4352;white-space:pre-wrap;}",
     ".comment{margin-top:8px;display:flex;flex-direction:column;gap:6px;}",
     ".comment[hidden]{display:none;}",
     ".comment label{font-size:12px;color:#5b6472;}",
@@ -222,7 +270,7 @@
     ".page form.composer{padding:12px max(12px,calc(50% - 380px));}",
     ".composer textarea{flex:1;min-width:0;resize:none;max-height:132px;min-height:40px;padding:8px 12px;border:1px solid #cfd5dd;border-radius:12px;background:#fff;font-size:15px;line-height:1.5;overflow-y:auto;}",
     ".composer textarea:focus-visible{outline:2px solid var(--nq-accent);outline-offset:0;border-color:transparent;}",
-    ".send{width:40px;height:40px;border:none;border-radius:12px;background:var(--nq-accent);color:var(--nq-on-accent);cursor:pointer;display:inline-flex;align-items:center;justify-content:center;flex:none;}",
+    ".send,.stop{width:40px;height:40px;border:none;border-radius:12px;background:var(--nq-accent);color:var(--nq-on-accent);cursor:pointer;display:inline-flex;align-items:center;justify-content:center;flex:none;}",
     ".send:disabled{opacity:.45;cursor:default;}",
     ".disclaimer{margin:0;padding:0 12px 8px;font-size:11px;color:#7a8391;text-align:center;background:#fff;flex:none;}",
     /* dark mode: follows the reader's system setting; every text colour keeps >= 4.5:1 on its background */
@@ -244,7 +292,11 @@
       ".retry{background:transparent;border-color:#ff8a8a;color:#ffb4b4;}.retry:hover{background:#c62828;color:#fff;}" +
       ".chip{background:#232935;border-color:#3a4250;}" +
       ".chip:hover,.chip[aria-expanded=true]{background:#2b3342;}" +
-      ".preview{background:#232935;}.pv-text{color:#d5dae1;}.pv-text mark{background:#5c4d00;}" +
+      ".preview{background:#232935;border-color:#3a4250;box-shadow:0 8px 28px rgba(0,0,0,.6);}.pv-text{color:#d5dae1;}.pv-text mark{background:#5c4d00;}" +
+      ".stopped-note,.closest .loc{color:#a3acb9;}.stopped .answer{color:#d5dae1;}" +
+      ".closest{border-top-color:#6b5520;}.closest h3{color:#f0d48a;}.closest .closest-hint{color:#d9c48a;}" +
+      ".closest li{background:#1e232b;border-color:#4a4026;}.closest .snippet{color:#d5dae1;}" +
+      ".closest a{color:var(--nq-accent-text-dark);}" +
       ".actions .icon-btn:hover{background:#2a303b;color:#e6e9ef;}" +
       ".comment textarea,.composer textarea{background:#12151b;border-color:#3a4250;}" +
       ".nq textarea::placeholder{color:#8f98a6;}" +
@@ -312,14 +364,113 @@
     return merged;
   }
 
-  function appendMarked(parent, text, quote) {
+  function appendRanges(parent, text, ranges) {
     var pos = 0;
-    quoteRanges(text, quote).forEach(function (r) {
+    ranges.forEach(function (r) {
       if (r[0] > pos) parent.appendChild(document.createTextNode(text.slice(pos, r[0])));
       parent.appendChild(el("mark", { text: text.slice(r[0], r[1]) }));
       pos = r[1];
     });
     if (pos < text.length) parent.appendChild(document.createTextNode(text.slice(pos)));
+  }
+
+  // --- cutting text for display --------------------------------------------------------------------
+  // Cuts fall where a word starts (the browser's ICU word segmenter reads Chinese without spaces), never
+  // inside a surrogate pair, and what was cut away is shown as "…".
+  var ELLIPSIS = "…";
+  var wordSegmenter = null;
+  try { wordSegmenter = new Intl.Segmenter("zh", { granularity: "word" }); } catch (e) { wordSegmenter = null; }
+  var OPENERS = /[\s,，、;；:：(（《〈“‘\[【>›·\-–—\/]+$/;   // nothing ends on an opening bracket or a separator
+  var CLOSERS = /^[\s,，、;；:：)）》〉”’\]】。.>›·\-–—\/]+/;  // nor starts on a closing one
+
+  function boundaries(text) {
+    var out = [];
+    if (wordSegmenter) {
+      Array.from(wordSegmenter.segment(text)).forEach(function (part) { out.push(part.index); });
+    } else {
+      for (var i = 0; i < text.length; i++) {
+        var code = text.charCodeAt(i);
+        if (!(code >= 0xdc00 && code <= 0xdfff && i > 0)) out.push(i);  // not the second half of a pair
+      }
+    }
+    out.push(text.length);
+    return out;
+  }
+
+  function atOrBefore(bounds, at) {
+    var best = 0;
+    bounds.forEach(function (b) { if (b <= at && b > best) best = b; });
+    return best;
+  }
+
+  function atOrAfter(bounds, at) {
+    for (var i = 0; i < bounds.length; i++) if (bounds[i] >= at) return bounds[i];
+    return bounds[bounds.length - 1];
+  }
+
+  function codePointSafe(text, at) {
+    var code = text.charCodeAt(at);
+    return at > 0 && at < text.length && code >= 0xdc00 && code <= 0xdfff ? at - 1 : at;
+  }
+
+  // the text cut to at most `max` characters (the "…" included); `keep` characters stay whatever happens
+  function cutEnd(value, max, keep) {
+    var text = String(value || "").replace(/\s+/g, " ").trim();
+    if (text.length <= max) return text;
+    var bounds = boundaries(text), at = atOrBefore(bounds, max - 1);
+    if (at < (max - 1) / 2) at = codePointSafe(text, max - 1);  // one long word (a URL, a symbol)
+    if (keep && at < keep) at = atOrAfter(bounds, keep);
+    var piece = text.slice(0, at).replace(OPENERS, "");
+    if (!piece) piece = text.slice(0, codePointSafe(text, max - 1));
+    return piece.length < text.length ? piece + ELLIPSIS : piece;
+  }
+
+  // at most `max` characters of a paragraph around the first marked range, with the ranges moved along
+  function excerpt(text, ranges, max) {
+    if (text.length <= max) return { text: text, ranges: ranges };
+    var bounds = boundaries(text);
+    var first = ranges[0] || [0, 0];
+    var lead = Math.max(0, Math.floor((max - (first[1] - first[0])) / 3));
+    var start = Math.max(0, Math.min(first[0] - lead, text.length - max));
+    if (start > 0) start = atOrBefore(bounds, start);
+    var end = Math.min(text.length, start + max);
+    if (end < text.length) {
+      var cut = atOrBefore(bounds, end);
+      end = cut > start ? cut : codePointSafe(text, end);
+    }
+    var body = text.slice(start, end);
+    var head = start > 0 ? ELLIPSIS : "", tail = end < text.length ? ELLIPSIS : "";
+    var moved = [];
+    ranges.forEach(function (r) {
+      var a = Math.max(r[0], start), b = Math.min(r[1], end);
+      if (a < b) moved.push([a - start + head.length, b - start + head.length]);
+    });
+    return { text: head + body + tail, ranges: moved };
+  }
+
+  function commonPrefix(a, b) {
+    var n = Math.min(a.length, b.length), i = 0;
+    while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+    return i;
+  }
+
+  // a UN-style document symbol: CAC/COSP/WG.2/2018/1, A/RES/58/4, E/CN.15/2019/L.1/Add.1
+  var SYMBOL = /\b[A-Z][A-Z0-9.]*(?:\/[A-Za-z0-9][A-Za-z0-9.\-]*){2,}/;
+
+  function findSymbol(values) {
+    for (var i = 0; i < values.length; i++) {
+      var m = typeof values[i] === "string" ? SYMBOL.exec(values[i]) : null;
+      if (m) return m[0].replace(/[.\-]+$/, "");
+    }
+    return null;
+  }
+
+  // a numbered heading ("2. 通过议程", "(b) 选举", "一. 导言") names its subject; an unnumbered short one
+  // ("说明", "文件", "附件") is the same in every section and tells the reader nothing
+  var NUMBERING = /^\s*(?:[一二三四五六七八九十百]+[.、．]|[A-Z][.．]|\d+(?:\.\d+)*[.．、]?\s|\(?[a-z]\)|（[a-z一二三四五六七八九十]+）)/;
+  function genericHeading(heading) {
+    var text = String(heading || "").trim();
+    return !NUMBERING.test(text) && text.length <= SETTINGS.genericHeadingChars;
   }
 
   // --- colours -------------------------------------------------------------------------------------
@@ -386,6 +537,13 @@
     this.storageKey = "notesqa:v1:" + config.api + ":" + (config.collection || "") + ":" + config.lang +
       (config.docIds.length ? ":" + config.docIds.join(",") : "");  // a scoped conversation is its own
     this.controller = null;
+    this.documents = null;     // doc_id -> {title, metadata} from GET /v1/documents, once loaded
+    this.titleList = [];       // every document title known: the collection's and the conversation's
+    this.titleSeen = {};
+    this.shortCache = {};
+    this.previewState = null;  // {turn, marker, anchor, pinned} of the open preview
+    this.hideTimer = null;
+    this.lastCopied = null;    // the text the last "copy" produced (for integrations and tests)
     this.build();
     this.restore();
     this.render();
@@ -431,9 +589,11 @@
     this.input = el("textarea", { rows: "1", "aria-label": T.input, placeholder: cfg.placeholder,
                                   maxlength: "2000", enterkeyhint: "send" });
     this.sendButton = el("button", { class: "send", type: "submit", "aria-label": T.send, title: T.send }, [icon("send")]);
+    this.stopButton = el("button", { class: "stop", type: "button", "aria-label": T.stop, title: T.stop, hidden: true,
+                                     onclick: function () { self.stop(); } }, [icon("stop")]);
     var form = el("form", { class: "composer", novalidate: true,
                             onsubmit: function (e) { e.preventDefault(); self.submit(); } },
-                  [this.input, this.sendButton]);
+                  [this.input, this.sendButton, this.stopButton]);
     this.input.addEventListener("keydown", function (e) {
       // Enter sends; Shift+Enter is a new line; never while an IME is composing (Chinese input)
       if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
@@ -458,6 +618,18 @@
       el("p", { class: "disclaimer", text: T.disclaimer })
     ]);
     this.panel.addEventListener("keydown", function (e) { self.onKeydown(e); });
+    // a preview follows its anchor while the conversation scrolls, and a tap elsewhere closes it
+    this.log.addEventListener("scroll", function () { self.placePreview(); }, { passive: true });
+    window.addEventListener("resize", function () { self.placePreview(); });
+    wrap.addEventListener("pointerdown", function (e) {
+      var st = self.previewState, target = e.target;
+      if (!st || !target || !target.closest) return;
+      if (st.turn.preview.contains(target) || target.closest(".marker, .chip")) return;
+      self.closePreview(false);
+    });
+    document.addEventListener("pointerdown", function (e) {  // the page outside: the host is the target
+      if (self.previewState && e.target !== host) self.closePreview(false);
+    }, true);
     wrap.appendChild(this.panel);
     root.appendChild(wrap);
 
@@ -484,6 +656,7 @@
     this.wrap.classList.add("open");
     if (this.launcher) this.launcher.setAttribute("aria-expanded", "true");
     this.loadExamples();
+    this.loadDocuments();
     this.scrollToEnd();
     if (focus !== false) this.input.focus();
   };
@@ -504,6 +677,12 @@
   };
 
   Widget.prototype.onKeydown = function (e) {
+    if (e.key === "Escape" && this.previewState) {  // Esc closes the preview first, the panel next time
+      e.preventDefault();
+      e.stopPropagation();
+      this.closePreview(true);
+      return;
+    }
     if (this.config.mode === "page") return;
     if (e.key === "Escape") {
       e.preventDefault();
@@ -535,7 +714,19 @@
   };
 
   Widget.prototype.updateSend = function () {
-    this.sendButton.disabled = this.busy() || !this.input.value.trim();
+    var busy = this.busy(), stopFocused = this.root.activeElement === this.stopButton;
+    this.sendButton.disabled = busy || !this.input.value.trim();
+    this.sendButton.hidden = busy;  // while an answer streams the send button is its stop button
+    this.stopButton.hidden = !busy;
+    if (stopFocused && !busy) this.input.focus();
+  };
+
+  Widget.prototype.stop = function () {
+    var turn = this.turns.filter(function (t) { return t.status === "thinking" || t.status === "streaming"; })[0];
+    if (!turn || !this.controller) return;
+    turn.stopped = true;  // ask() sees the abort and keeps what had arrived
+    this.controller.abort();
+    this.input.focus();
   };
 
   Widget.prototype.scrollToEnd = function () {
@@ -544,11 +735,12 @@
   };
 
   // --- persistence (sessionStorage: the conversation lasts for the browser session) --------------------
+  var TRANSIENT = ["node", "box", "answerNode", "chips", "preview", "commentForm", "pinned"];  // DOM, not state
   Widget.prototype.save = function () {
     try {
-      var turns = this.turns.slice(-30).map(function (t) {
+      var turns = this.turns.slice(-SETTINGS.keptTurns).map(function (t) {
         var copy = {};
-        Object.keys(t).forEach(function (k) { if (k !== "node") copy[k] = t[k]; });
+        Object.keys(t).forEach(function (k) { if (TRANSIENT.indexOf(k) < 0) copy[k] = t[k]; });
         if (copy.status === "thinking" || copy.status === "streaming") {
           copy.status = "error";
           copy.error = { code: "interrupted" };
@@ -564,11 +756,18 @@
       var saved = JSON.parse(sessionStorage.getItem(this.storageKey) || "[]");
       if (Array.isArray(saved)) {
         this.turns = saved.filter(function (t) { return t && typeof t.question === "string"; });
+        this.turns.forEach(function (t) {
+          t.citations = Array.isArray(t.citations) ? t.citations : [];
+          t.closest = Array.isArray(t.closest) ? t.closest : [];
+        });
+        var self = this;
+        this.turns.forEach(function (t) { self.noteTitles(t.citations.concat(t.closest)); });
       }
     } catch (e) { this.turns = []; }
   };
 
   Widget.prototype.reset = function () {
+    this.closePreview(false);
     if (this.controller) this.controller.abort();
     this.turns = [];
     this.save();
@@ -588,25 +787,33 @@
     if (!question || this.busy()) return;
     if (text === undefined) { this.input.value = ""; this.autosize(); }
     var turn = { id: Date.now().toString(36) + Math.random().toString(36).slice(2, 7), question: question,
-                 status: "thinking", answer: "", citations: [], abstained: false };
+                 status: "thinking", answer: "", citations: [], closest: [], abstained: false };
     this.turns.push(turn);
     this.ask(turn);  // renders the new turn: only it is announced by the live log
   };
 
   Widget.prototype.ask = function (turn) {
     var self = this;
+    if (this.previewState && this.previewState.turn === turn) this.closePreview(false);
     turn.status = "thinking";
     turn.answer = "";
     turn.citations = [];
+    turn.closest = [];
+    turn.abstained = false;
+    turn.fact = null;
+    turn.resolvedQuestion = null;
+    turn.stopped = false;
     turn.error = null;
     turn.rating = null;
     turn.feedbackId = null;
+    turn.commented = false;
+    this.loadDocuments();
     this.renderTurn(turn);
     this.updateSend();
     this.save();  // a reload while it is in flight shows the question with a retry button
     var controller = typeof AbortController === "function" ? new AbortController() : null;
     this.controller = controller;
-    var timer = setTimeout(function () { if (controller) { turn.timedOut = true; controller.abort(); } }, 90000);
+    var timer = setTimeout(function () { if (controller) { turn.timedOut = true; controller.abort(); } }, SETTINGS.timeoutMs);
     var body = { question: turn.question };
     if (this.config.topK) body.top_k = this.config.topK;
     if (this.config.collection) body.collection = this.config.collection;
@@ -621,6 +828,7 @@
         turn.citations = (data && data.citations) || [];
         turn.abstained = !!(data && data.abstained);
         turn.status = "streaming";
+        self.noteTitles(turn.citations);
         self.renderTurn(turn);
       } else if (event === "delta") {
         if (turn.status === "thinking") { turn.status = "streaming"; self.renderTurn(turn); }
@@ -640,6 +848,11 @@
           copy.kind = kinds[c.marker] || null;
           return copy;
         });
+        // the best-ranked passages, given only when the service abstained: to read, not an answer
+        turn.closest = turn.abstained && Array.isArray(data.closest) ? data.closest.filter(function (p) {
+          return p && typeof p.doc_id === "string" && typeof p.paragraph_id === "string";
+        }) : [];
+        self.noteTitles(turn.citations.concat(turn.closest));
         turn.status = "done";
         self.renderTurn(turn);
         self.save();
@@ -682,6 +895,11 @@
     }).then(function () {
       if (!finished) throw new Failure("interrupted");
     }).catch(function (err) {
+      if (controller && controller.signal.aborted && turn.stopped && !turn.timedOut) {
+        turn.status = "stopped";  // the reader stopped it: what had arrived stays
+        self.renderTurn(turn);
+        return;
+      }
       if (controller && controller.signal.aborted && !turn.timedOut) return;  // "new conversation"
       if (!(err instanceof Failure)) err = new Failure(turn.timedOut ? "timeout" : "unreachable");
       if (err.code !== "unreachable") return err;
@@ -706,18 +924,17 @@
     });
   };
 
-  // the earlier answered turns shown (at most HISTORY_TURNS, oldest first): a follow-up such as
-  // "那第一届呢？" is read against them; errored or unfinished turns are not sent
-  var HISTORY_TURNS = 6, HISTORY_CHARS = 20000;
+  // the earlier answered turns shown (at most SETTINGS.historyTurns, oldest first): a follow-up such as
+  // "那第一届呢？" is read against them; errored, stopped or unfinished turns are not sent
   Widget.prototype.history = function (turn) {
     var at = this.turns.indexOf(turn);
     var earlier = (at < 0 ? this.turns : this.turns.slice(0, at)).filter(function (t) {
       return t.status === "done" && typeof t.answer === "string";
     });
-    return earlier.slice(-HISTORY_TURNS).map(function (t) {
+    return earlier.slice(-SETTINGS.historyTurns).map(function (t) {
       return {
-        question: String(t.question).slice(0, HISTORY_CHARS),
-        answer: t.answer.slice(0, HISTORY_CHARS),
+        question: String(t.question).slice(0, SETTINGS.historyChars),
+        answer: t.answer.slice(0, SETTINGS.historyChars),
         paragraph_ids: t.abstained ? [] : (t.citations || []).map(function (c) { return c.paragraph_id; })
           .filter(function (id) { return typeof id === "string" && id; }).slice(0, 50)
       };
@@ -784,23 +1001,113 @@
     this.scrollToEnd();
   };
 
+  // --- the documents: titles to tell apart, metadata that may hold a symbol ---------------------------
+  Widget.prototype.loadDocuments = function () {
+    var self = this;
+    if (this.documents !== null) return;
+    this.documents = {};
+    var query = this.config.collection ? "?collection=" + encodeURIComponent(this.config.collection) : "";
+    fetch(this.config.api + "/v1/documents" + query, { mode: "cors", credentials: "omit", headers: this.headers(true) })
+      .then(function (r) { return r.ok ? r.json() : { documents: [] }; })
+      .then(function (data) {
+        var before = self.nameSignature();
+        (data.documents || []).forEach(function (d) {
+          if (!d || typeof d.doc_id !== "string") return;
+          self.documents[d.doc_id] = { title: String(d.title || ""),
+                                       metadata: d.metadata && typeof d.metadata === "object" ? d.metadata : {} };
+        });
+        self.noteTitles(Object.keys(self.documents).map(function (id) { return self.documents[id]; }));
+        if (self.nameSignature() === before) return;
+        self.turns.forEach(function (t) {  // the names shown so far change once, now that all titles are known
+          if (t.node && t.status !== "thinking" && t.status !== "streaming") self.renderTurn(t, true);
+        });
+      })
+      .catch(function () { /* without the list the names are told apart among the conversation's titles */ });
+  };
+
+  Widget.prototype.noteTitles = function (items) {
+    var self = this;
+    (items || []).forEach(function (item) {
+      var title = item && typeof item.title === "string" ? item.title.trim() : "";
+      if (!title || self.titleSeen[title]) return;
+      self.titleSeen[title] = true;
+      self.titleList.push(title);
+      self.shortCache = {};
+    });
+  };
+
+  Widget.prototype.nameSignature = function () {
+    var self = this;
+    return this.turns.map(function (t) {
+      return (t.citations || []).concat(t.closest || []).map(function (c) { return self.shortName(c); }).join("|");
+    }).join("||");
+  };
+
+  // A document's short name: its UN symbol when the citation, the document's metadata or its title holds
+  // one; else the part of its title that no other known title shares (titles of one body open alike:
+  // "增进《联合国反腐败公约》下国际合作…专家会议第七次…" / "…第十二次…"), cut at a word with "…".
+  Widget.prototype.shortName = function (c) {
+    var doc = (this.documents && this.documents[c.doc_id]) || {};
+    var meta = c.metadata || doc.metadata || {};
+    var symbolKeys = Object.keys(meta).filter(function (k) { return /symbol/i.test(k); });
+    var symbol = findSymbol([c.symbol, meta.symbol].concat(symbolKeys.map(function (k) {
+      return Array.isArray(meta[k]) ? meta[k][0] : meta[k];
+    })).concat([c.title, doc.title]));
+    if (symbol) return symbol;
+    var title = String(c.title || doc.title || c.doc_id || "").replace(/\s+/g, " ").trim();
+    if (Object.prototype.hasOwnProperty.call(this.shortCache, title)) return this.shortCache[title];
+    var shared = 0;
+    this.titleList.forEach(function (other) {
+      if (other !== title) shared = Math.max(shared, commonPrefix(title, other));
+    });
+    var start = 0;
+    if (shared >= SETTINGS.sharedPrefixMin && shared < title.length) {
+      start = atOrBefore(boundaries(title), shared);  // from the start of the word where the titles part
+      var rest = title.slice(start);
+      start += rest.length - rest.replace(CLOSERS, "").length;
+    }
+    // the cut keeps at least the first character where this title differs from the others
+    var name = cutEnd(title.slice(start), SETTINGS.shortNameChars, shared > start ? shared - start + 1 : 0);
+    this.shortCache[title] = name;
+    return name;
+  };
+
+  // Where in the document: 第N段 when the paragraph has a printed number, else its own section heading;
+  // an uninformative heading ("文件", "说明") goes with the nearest heading that names something, and a
+  // paragraph with neither is named by its opening words. Never a bare kind word.
   Widget.prototype.label = function (c) {
     var T = this.T;
     if (c.paragraph_number) return T.para(c.paragraph_number);
-    if (c.kind === "footnote") return T.footnote;
-    if (c.kind === "table_row") return T.table;
-    if (c.section) { var parts = String(c.section).split(" > "); return parts[parts.length - 1]; }
-    return "";
+    var path = c.section ? String(c.section).split(" > ").map(function (h) { return h.trim(); }).filter(Boolean) : [];
+    var own = path.length ? path[path.length - 1] : "";
+    var named = null;
+    for (var i = path.length - 1; i >= 0; i--) { if (!genericHeading(path[i])) { named = i; break; } }
+    var label;
+    if (named === path.length - 1) label = cutEnd(own, SETTINGS.headingChars);
+    else if (named !== null) label = cutEnd(path[named], SETTINGS.headingChars) + " › " + own;
+    else {
+      var opening = cutEnd(c.text || c.quote || "", SETTINGS.headingChars);
+      label = own && opening ? own + "：" + opening : own || opening;
+    }
+    if (c.kind === "footnote" && label) label += " " + T.footnote;
+    return label;
   };
 
-  Widget.prototype.sourceUrl = function (c) {
+  Widget.prototype.sourceUrl = function (c, withoutQuote) {
     var url = this.config.api + "/documents/" + encodeURIComponent(c.doc_id);
     var params = [];
-    if (c.quote) params.push("q=" + encodeURIComponent(String(c.quote).slice(0, 600)));
+    if (c.quote && !withoutQuote) params.push("q=" + encodeURIComponent(String(c.quote).slice(0, SETTINGS.quoteUrlChars)));
     if (this.config.collection) params.push("collection=" + encodeURIComponent(this.config.collection));
     if (c.view_token) params.push("view=" + encodeURIComponent(c.view_token)); // the viewer carries no key
     if (this.config.lang === "en") params.push("lang=en");
     return url + (params.length ? "?" + params.join("&") : "") + "#" + encodeURIComponent(c.paragraph_id);
+  };
+
+  // the citations an answer shows: all of a finished one, those its text reached in a stopped one
+  Widget.prototype.shownCitations = function (turn) {
+    if (turn.abstained) return [];
+    if (turn.status !== "stopped") return turn.citations;
+    return turn.citations.filter(function (c) { return turn.answer.indexOf("[" + c.marker + "]") >= 0; });
   };
 
   Widget.prototype.renderTurn = function (turn, quiet) {
@@ -810,11 +1117,13 @@
       if (this.log.querySelector(".examples")) this.log.removeChild(this.log.querySelector(".examples"));
     }
     var self = this, T = this.T, node = turn.node;
+    if (this.previewState && this.previewState.turn === turn) this.closePreview(false);
     clear(node);
     node.appendChild(el("div", { class: "msg q" }, [el("span", { class: "sr", text: T.you + "：" }),
                                                      el("p", { text: turn.question })]));
     var box = el("div", { class: "msg a" }, [el("span", { class: "sr", text: T.assistant + "：" })]);
     turn.box = box;
+    turn.preview = null;
     node.appendChild(box);
     if (turn.status === "thinking") {
       box.classList.add("thinking");
@@ -831,6 +1140,7 @@
       }
     } else {
       if (turn.status === "streaming") { box.classList.add("streaming"); box.setAttribute("aria-busy", "true"); }
+      if (turn.status === "stopped") box.classList.add("stopped");
       if (turn.abstained) box.classList.add("abstained");
       var resolved = turn.status === "done" && turn.resolvedQuestion ? String(turn.resolvedQuestion).trim() : "";
       if (resolved && resolved !== String(turn.question).trim()) {
@@ -839,9 +1149,13 @@
       turn.answerNode = el("div", { class: "answer" });
       box.appendChild(turn.answerNode);
       this.renderAnswerText(turn);
-      if (turn.abstained && turn.status === "done") box.appendChild(el("p", { class: "hint", text: T.abstainHint }));
-      if (turn.citations.length && !turn.abstained) this.renderCitations(turn, box);
-      if (turn.status === "done") this.renderActions(turn, box);
+      if (turn.status === "stopped") box.appendChild(el("p", { class: "stopped-note", role: "status", text: T.stopped }));
+      if (turn.abstained && turn.status === "done") {
+        box.appendChild(el("p", { class: "hint", text: T.abstainHint }));
+        if (turn.closest && turn.closest.length) this.renderClosest(turn, box);
+      }
+      if (this.shownCitations(turn).length) this.renderCitations(turn, box);
+      if (turn.status === "done" || turn.status === "stopped") this.renderActions(turn, box);
     }
     if (!quiet) this.scrollToEnd();
   };
@@ -849,6 +1163,9 @@
   Widget.prototype.renderAnswerText = function (turn) {
     var self = this, node = turn.answerNode;
     if (!node) return;
+    if (this.previewState && this.previewState.turn === turn && this.previewState.anchor.classList.contains("marker")) {
+      this.closePreview(false);  // its marker is about to be replaced
+    }
     clear(node);
     if (turn.abstained) {
       node.appendChild(icon("info"));
@@ -871,11 +1188,12 @@
       var citation = byMarker[Number(m[1])];
       if (!citation) continue;
       if (m.index > pos) addText(text.slice(pos, m.index));
-      node.appendChild(el("button", {
-        class: "marker", type: "button", text: "[" + m[1] + "]",
-        "aria-label": this.T.cite(m[1], citation.title + " " + this.label(citation)),
-        onclick: (function (marker) { return function () { self.showCitation(turn, marker, true, true); }; })(citation.marker)
-      }));
+      var marker = el("button", {
+        class: "marker", type: "button", text: "[" + m[1] + "]", "data-marker": m[1],
+        "aria-label": this.T.cite(m[1], this.shortName(citation) + " " + this.label(citation))
+      });
+      this.bindPreview(marker, turn, citation.marker);
+      node.appendChild(marker);
       pos = m.index + m[0].length;
     }
     if (pos < text.length) addText(text.slice(pos));
@@ -885,20 +1203,24 @@
   Widget.prototype.renderCitations = function (turn, box) {
     var self = this, T = this.T;
     var list = el("ul", { class: "cites", "aria-label": T.sources });
+    // right after the chips, so that Tab goes from the chips into an open preview and its link
     var preview = el("div", { class: "preview", id: "pv-" + turn.id, hidden: true });
+    preview.addEventListener("mouseenter", function () { self.cancelHide(); });
+    preview.addEventListener("mouseleave", function () { self.scheduleHide(); });
+    preview.addEventListener("focusout", function (e) {
+      var st = self.previewState;
+      if (st && !preview.contains(e.relatedTarget) && e.relatedTarget !== st.anchor) self.scheduleHide();
+    });
     turn.chips = {};
     turn.preview = preview;
-    turn.pinned = null;
-    turn.citations.forEach(function (c) {
-      var label = self.label(c);
+    this.shownCitations(turn).forEach(function (c) {
+      var name = self.shortName(c), label = self.label(c);
       var chip = el("button", {
-        class: "chip", type: "button", "aria-expanded": "false", "aria-controls": preview.id,
-        title: c.title + (label ? " · " + label : ""),
-        onclick: function () { self.showCitation(turn, c.marker, turn.pinned !== c.marker, false); },
-        onmouseenter: function () { if (turn.pinned === null) self.fillPreview(turn, c); },
-        onmouseleave: function () { if (turn.pinned === null) preview.hidden = true; }
-      }, [el("b", { text: "[" + c.marker + "]" }), el("span", { class: "t", text: c.title }),
+        class: "chip", type: "button", "aria-expanded": "false", "aria-controls": preview.id, "data-marker": c.marker,
+        title: c.title + (label ? " · " + label : "")
+      }, [el("b", { text: "[" + c.marker + "]" }), el("span", { class: "t", text: name }),
           label ? el("span", { class: "loc", text: "· " + label }) : null]);
+      self.bindPreview(chip, turn, c.marker);
       turn.chips[c.marker] = chip;
       list.appendChild(el("li", null, [chip]));
     });
@@ -906,53 +1228,162 @@
     box.appendChild(preview);
   };
 
+  Widget.prototype.renderClosest = function (turn, box) {
+    var self = this, T = this.T, headId = "cl-" + turn.id;
+    var items = turn.closest.map(function (p) {
+      var label = self.label(p);
+      var text = String(p.text || "").replace(/\s+/g, " ").trim();
+      return el("li", null, [
+        el("a", { href: self.sourceUrl(p, true), target: "_blank", rel: "noopener", "data-paragraph": p.paragraph_id,
+                  title: p.title + (label ? " · " + label : "") },
+           [el("span", { class: "t", text: self.shortName(p) }), label ? el("span", { class: "loc", text: "· " + label }) : null,
+            icon("external")]),
+        text ? el("p", { class: "snippet", text: cutEnd(text, SETTINGS.closestChars) }) : null
+      ]);
+    });
+    box.appendChild(el("section", { class: "closest", "aria-labelledby": headId }, [
+      el("h3", { id: headId, text: T.closest }),
+      el("p", { class: "closest-hint", text: T.closestHint }),
+      el("ol", null, items)
+    ]));
+  };
+
+  // --- citation previews: one floating card per answer, next to the marker or chip that opened it -----
+  // Hover and focus show it, a click or tap pins it (until Esc, a tap elsewhere or a second click).
+  Widget.prototype.bindPreview = function (node, turn, marker) {
+    var self = this;
+    var pinnedElsewhere = function () { var st = self.previewState; return st && st.pinned && st.anchor !== node; };
+    node.addEventListener("mouseenter", function () { if (!pinnedElsewhere()) self.openPreview(turn, marker, node, false); });
+    node.addEventListener("mouseleave", function () { self.scheduleHide(); });
+    node.addEventListener("focus", function () { if (!pinnedElsewhere()) self.openPreview(turn, marker, node, false); });
+    node.addEventListener("blur", function (e) {
+      if (!(turn.preview && turn.preview.contains(e.relatedTarget))) self.scheduleHide();
+    });
+    node.addEventListener("click", function () {
+      var st = self.previewState;
+      if (st && st.pinned && st.anchor === node) self.closePreview(false);
+      else self.openPreview(turn, marker, node, true);
+    });
+  };
+
+  Widget.prototype.openPreview = function (turn, marker, anchor, pin) {
+    var c = turn.citations.filter(function (x) { return x.marker === marker; })[0];
+    if (!c || !turn.preview) return;
+    this.cancelHide();
+    var st = this.previewState;
+    if (st && st.turn !== turn) this.closePreview(false);
+    var same = st && st.turn === turn && st.marker === marker && st.anchor === anchor;
+    this.previewState = { turn: turn, marker: marker, anchor: anchor, pinned: !!pin || !!(same && st.pinned) };
+    turn.pinned = this.previewState.pinned ? marker : null;
+    Object.keys(turn.chips).forEach(function (k) {
+      turn.chips[k].setAttribute("aria-expanded", String(Number(k) === marker));
+    });
+    if (!same || turn.preview.hidden) this.fillPreview(turn, c);
+    this.placePreview();
+  };
+
+  Widget.prototype.cancelHide = function () {
+    if (this.hideTimer) { clearTimeout(this.hideTimer); this.hideTimer = null; }
+  };
+
+  Widget.prototype.scheduleHide = function () {
+    var self = this;
+    this.cancelHide();
+    if (!this.previewState || this.previewState.pinned) return;
+    this.hideTimer = setTimeout(function () {
+      self.hideTimer = null;
+      if (self.previewState && !self.previewState.pinned) self.closePreview(false);
+    }, SETTINGS.previewHideMs);
+  };
+
+  Widget.prototype.closePreview = function (returnFocus) {
+    this.cancelHide();
+    var st = this.previewState;
+    if (!st) return;
+    this.previewState = null;
+    st.turn.pinned = null;
+    if (st.turn.preview) st.turn.preview.hidden = true;
+    Object.keys(st.turn.chips || {}).forEach(function (k) { st.turn.chips[k].setAttribute("aria-expanded", "false"); });
+    if (returnFocus && st.anchor.isConnected) st.anchor.focus({ preventScroll: true });
+  };
+
   Widget.prototype.fillPreview = function (turn, c) {
     var preview = turn.preview, label = this.label(c);
     clear(preview);
     var path = c.section ? String(c.section).split(" > ") : [];
     var section = path.length > 2 ? "… > " + path.slice(-2).join(" > ") : path.join(" > ");
-    var head = [c.title, label, section && label !== path[path.length - 1] ? section : null]
-      .filter(Boolean).join(" · ");
+    // a heading as the place already says where; a paragraph number gains its section
+    var head = [c.title, label, c.paragraph_number && section ? section : null].filter(Boolean).join(" · ");
     preview.appendChild(el("p", { class: "pv-head", text: "[" + c.marker + "] " + head }));
-    var text = el("p", { class: "pv-text" });
-    appendMarked(text, String(c.text || c.quote || ""), c.quote);
-    preview.appendChild(text);
+    var text = String(c.text || c.quote || "");
+    var shown = excerpt(text, quoteRanges(text, c.quote), SETTINGS.previewChars);
+    var body = el("p", { class: "pv-text" });
+    appendRanges(body, shown.text, shown.ranges);
+    preview.appendChild(body);
     preview.appendChild(el("a", { class: "source-link", href: this.sourceUrl(c), target: "_blank", rel: "noopener",
                                   "data-paragraph": c.paragraph_id },
                            [this.T.openSource, icon("external")]));
-    preview.hidden = false;
   };
 
-  Widget.prototype.showCitation = function (turn, marker, pin, scroll) {
-    var c = turn.citations.filter(function (x) { return x.marker === marker; })[0];
-    if (!c || !turn.preview) return;
-    Object.keys(turn.chips).forEach(function (k) { turn.chips[k].setAttribute("aria-expanded", "false"); });
-    if (!pin) {
-      turn.pinned = null;
-      turn.preview.hidden = true;
-      return;
-    }
-    turn.pinned = marker;
-    turn.chips[marker].setAttribute("aria-expanded", "true");
-    this.fillPreview(turn, c);
-    if (scroll) {
-      turn.chips[marker].focus();
-      if (turn.preview.scrollIntoView) turn.preview.scrollIntoView({ block: "nearest" });
-    }
+  // Below the anchor when it fits, else above; from the anchor's left edge, or ending at its right edge
+  // when that would run off; always inside the conversation as far as the window shows it (never over
+  // the header or the input).
+  Widget.prototype.placePreview = function () {
+    var st = this.previewState;
+    if (!st) return;
+    var preview = st.turn.preview, anchor = st.anchor;
+    if (!preview || !anchor.isConnected) { this.closePreview(false); return; }
+    var a = anchor.getBoundingClientRect(), log = this.log.getBoundingClientRect();
+    if (a.bottom < log.top || a.top > log.bottom) { this.closePreview(false); return; }  // scrolled away
+    var view = window.visualViewport;
+    var vw = document.documentElement.clientWidth || window.innerWidth;
+    var vh = view ? Math.min(window.innerHeight, view.height) : window.innerHeight;
+    var m = SETTINGS.previewMargin, gap = SETTINGS.previewGap;
+    var left = Math.max(log.left, 0) + m, right = Math.min(log.right, vw) - m;
+    var top = Math.max(log.top, 0) + m, bottom = Math.min(log.bottom, vh) - m;
+    var width = Math.max(0, Math.min(SETTINGS.previewWidth, right - left));
+    preview.hidden = false;
+    preview.style.width = width + "px";
+    preview.style.maxWidth = "none";
+    preview.style.maxHeight = "none";
+    var natural = preview.offsetHeight;
+    var below = bottom - (a.bottom + gap), above = (a.top - gap) - top;
+    var downward = natural <= below || (below >= above && below >= SETTINGS.previewMinHeight) || above < SETTINGS.previewMinHeight && below >= above;
+    var height = Math.max(0, Math.min(natural, downward ? below : above, bottom - top));
+    preview.style.maxHeight = height + "px";
+    var y = downward ? a.bottom + gap : a.top - gap - height;
+    y = Math.min(Math.max(y, top), bottom - height);
+    var x = a.left;
+    if (x + width > right) x = a.right - width;  // flip: end at the anchor's right edge
+    x = Math.min(Math.max(x, left), right - width);
+    preview.style.top = Math.round(y) + "px";
+    preview.style.left = Math.round(x) + "px";
+    preview.setAttribute("data-side", downward ? "below" : "above");
   };
 
   Widget.prototype.renderActions = function (turn, box) {
     var self = this, T = this.T;
     var note = el("span", { class: "note", role: "status" });
-    var up = el("button", { class: "icon-btn", type: "button", "aria-label": T.up, title: T.up,
-                            "aria-pressed": turn.rating === "up" ? "true" : "false",
-                            onclick: function () { self.rate(turn, "up", null, note); } }, [icon("up")]);
-    var down = el("button", { class: "icon-btn", type: "button", "aria-label": T.down, title: T.down,
-                              "aria-pressed": turn.rating === "down" ? "true" : "false",
-                              onclick: function () { self.rate(turn, "down", null, note); } }, [icon("down")]);
-    var copy = el("button", { class: "icon-btn", type: "button", "aria-label": T.copy, title: T.copy,
-                              onclick: function () { self.copy(turn, note); } }, [icon("copy")]);
-    box.appendChild(el("div", { class: "actions" }, [up, down, copy, note]));
+    var buttons = [];
+    if (turn.status === "done") {  // a stopped answer is not rated: it is not what the service answered
+      buttons.push(el("button", { class: "icon-btn", type: "button", "aria-label": T.up, title: T.up,
+                                  "aria-pressed": turn.rating === "up" ? "true" : "false",
+                                  onclick: function () { self.rate(turn, "up", null, note); } }, [icon("up")]));
+      buttons.push(el("button", { class: "icon-btn", type: "button", "aria-label": T.down, title: T.down,
+                                  "aria-pressed": turn.rating === "down" ? "true" : "false",
+                                  onclick: function () { self.rate(turn, "down", null, note); } }, [icon("down")]));
+    }
+    buttons.push(el("button", { class: "icon-btn", type: "button", "aria-label": T.copy, title: T.copy,
+                                onclick: function () { self.copy(turn, note); } }, [icon("copy")]));
+    // the same question again, with the same earlier turns as history (history() reads those before it)
+    buttons.push(el("button", { class: "icon-btn regenerate", type: "button", "aria-label": T.regenerate, title: T.regenerate,
+                                onclick: function () {
+                                  if (self.busy()) return;
+                                  self.ask(turn);
+                                  self.log.focus({ preventScroll: true });
+                                } }, [icon("regenerate")]));
+    box.appendChild(el("div", { class: "actions" }, buttons.concat([note])));
+    if (turn.status !== "done") return;
     var comment = el("textarea", { "aria-label": T.commentLabel, placeholder: T.commentPlaceholder, maxlength: "2000" });
     var form = el("form", { class: "comment", hidden: !turn.rating || turn.commented, novalidate: true,
                             onsubmit: function (e) {
@@ -1004,21 +1435,33 @@
     });
   };
 
+
+  // Plain text a reader can paste anywhere: the answer, then one readable line per reference
+  // ("[1] CAC/COSP/WG.2/2018/1 第20段", the chip's name and place) with the viewer's address under it
+  // (the paragraph's anchor, no quote in the address).
   Widget.prototype.copyText = function (turn) {
-    var self = this, lines = [turn.answer];
-    if (!turn.abstained && turn.citations.length) {
+    var self = this, T = this.T, lines = [String(turn.answer || "").trim()];
+    var reference = function (prefix, c) {
+      var label = self.label(c);
+      lines.push(prefix + self.shortName(c) + (label ? " " + label : ""));
+      lines.push(self.sourceUrl(c, true));
+    };
+    var cited = this.shownCitations(turn);
+    if (turn.status === "stopped") lines.push(T.stopped);
+    if (cited.length) {
       lines.push("");
-      turn.citations.forEach(function (c) {
-        var label = self.label(c);
-        lines.push("[" + c.marker + "] " + c.title + (label ? " " + label : "") + "：“" + c.quote + "”");
-        lines.push(self.sourceUrl(c));
-      });
+      cited.forEach(function (c) { reference("[" + c.marker + "] ", c); });
+    }
+    if (turn.abstained && turn.closest && turn.closest.length) {
+      lines.push("", T.closest);
+      turn.closest.forEach(function (p) { reference("- ", p); });
     }
     return lines.join("\n");
   };
 
   Widget.prototype.copy = function (turn, note) {
     var T = this.T, text = this.copyText(turn);
+    this.lastCopied = text;
     function fallback() {
       var area = el("textarea", { readonly: true });
       area.value = text;

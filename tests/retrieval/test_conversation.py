@@ -59,3 +59,14 @@ def test_a_third_turn_reads_the_second_as_it_was_completed() -> None:
     resolved = resolve("它在哪个会议室开幕？", history)
     assert resolved.antecedent == "第十二次专家会议哪天开？"
     assert resolved.text.startswith("第十二次专家会议")
+
+
+def test_a_complete_looking_question_is_also_read_with_the_session_it_lacks() -> None:
+    resolved = resolve("12月18日下午的会议讨论了哪些议程项目？", [Turn("第九届会议在哪个城市举行？")])
+    assert resolved.how is None and resolved.text == "12月18日下午的会议讨论了哪些议程项目？"
+    assert resolved.alternatives == ("第九届，12月18日下午的会议讨论了哪些议程项目？",)
+
+
+def test_a_question_naming_its_own_session_gets_no_other_reading() -> None:
+    resolved = resolve("第十届会议讨论了哪些议程项目？", [Turn("第九届会议在哪个城市举行？")])
+    assert resolved.alternatives == ()

@@ -5,6 +5,7 @@ import dataclasses
 
 import pytest
 
+from retrieval.conversation import Turn, resolve
 from retrieval.pipeline import NotesQA
 from retrieval.validation import TextError
 
@@ -47,3 +48,15 @@ def test_bad_text_is_refused_before_the_engines(qa):
     with pytest.raises(TextError) as raised:
         qa.ask("  ")
     assert raised.value.kind == "empty"
+
+
+def test_a_follow_up_is_answered_by_the_reading_the_confidence_trusts_most(qa):
+    history = [Turn("第九届会议在哪个城市举行？")]
+    question = "12月18日下午的会议讨论了哪些议程项目？"
+    readings = [question, *resolve(question, history).alternatives]
+    assert len(readings) == 2
+    confidences = {text: qa.ask(text).confidence for text in readings}
+    answer = qa.ask(question, history=history)
+    chosen = answer.resolved_question or question
+    assert confidences[chosen] == max(confidences.values())
+    assert answer.confidence == pytest.approx(confidences[chosen], abs=1e-4)
