@@ -66,18 +66,8 @@ class ErrorResponse(BaseModel):
     message: str
 
 
-class CitationOut(BaseModel):
-    marker: int = Field(description="The [n] marker in the answer text.")
-    doc_id: str
-    title: str
-    paragraph_id: str
-    paragraph_number: str | None
-    section: str | None
-    text: str = Field(description="The whole cited paragraph.")
-    quote: str = Field(description="The sentence(s) of the paragraph the answer relies on.")
-    start: int = Field(description="Character offset of the paragraph in the decoded source file.")
-    end: int
-    score: float
+class ViewTokenOut(BaseModel):
+    """A paragraph that links to its document's viewer."""
     view_token: str | None = Field(
         default=None, description="Only when the service requires API keys (absent otherwise): "
                                   "`?view=<token>` on GET /v1/documents/{doc_id} (and on the "
@@ -92,6 +82,20 @@ class CitationOut(BaseModel):
         return data
 
 
+class CitationOut(ViewTokenOut):
+    marker: int = Field(description="The [n] marker in the answer text.")
+    doc_id: str
+    title: str
+    paragraph_id: str
+    paragraph_number: str | None
+    section: str | None
+    text: str = Field(description="The whole cited paragraph.")
+    quote: str = Field(description="The sentence(s) of the paragraph the answer relies on.")
+    start: int = Field(description="Character offset of the paragraph in the decoded source file.")
+    end: int
+    score: float
+
+
 class FactCitationOut(BaseModel):
     marker: int = Field(description="The citation ([n]) whose paragraph holds the fact.")
     doc_id: str
@@ -101,6 +105,12 @@ class FactCitationOut(BaseModel):
     start: int = Field(description="Offset of the fact in the decoded source file (exact when the paragraph "
                                    "is one unbroken run of the source, as most are).")
     end: int
+
+
+class UnsupportedClaimOut(BaseModel):
+    claim: str = Field(description="The sentence the language model wrote.")
+    cited: list[int] = Field(description="The markers it carried (prompt paragraph numbers).")
+    reason: str = Field(description="Why no paragraph supports it (a figure or name missing, the wording).")
 
 
 class AskResponse(BaseModel):
@@ -118,13 +128,19 @@ class AskResponse(BaseModel):
                                                                   "this conversation without resending history.")
     closest: list[SearchResultOut] = Field(default_factory=list, description="On abstention, the best-ranked "
                                            "passages to read (search results, not an answer); empty otherwise.")
+    engine: Literal["extractive", "llm"] = Field(default="extractive", description="Who wrote `answer`: the "
+                                                 "extractive reader, or the language model (claims verified).")
+    unsupported: list[UnsupportedClaimOut] = Field(default_factory=list, description="Claims the language model "
+                                                   "made that no cited paragraph supports: dropped from `answer`.")
+    engine_note: str | None = Field(default=None, description="Why the extractive answer was given although the "
+                                    "LLM is on (`llm_timeout: ...`), or what to know of the LLM answer.")
 
     @classmethod
     def from_answer(cls, answer: Answer) -> AskResponse:
         return cls.model_validate(answer.to_dict())
 
 
-class SearchResultOut(BaseModel):
+class SearchResultOut(ViewTokenOut):
     doc_id: str
     title: str
     paragraph_id: str
@@ -239,6 +255,57 @@ class FeedbackCreated(BaseModel):
     id: str
 
 
+MAX_FEEDBACK_PAGE = 1_000
+
+
+class FeedbackRecordOut(BaseModel):
+    """A feedback record as stored (GET /v1/feedback), with its review state."""
+    id: str
+    created_at: str | None = None
+    question: str
+    answer: str = ""
+    fact: str | None = None
+    abstained: bool = False
+    rating: Literal["up", "down"] | None = None
+    comment: str | None = None
+    citations: list[FeedbackCitation] = Field(default_factory=list)
+    lang: str | None = None
+    collection: str = Field(description="The collection the answer came from.")
+    supersedes: str | None = None
+    origin: str | None = Field(default=None, description="The page the feedback was sent from (its Origin).")
+    reviewed: bool = False
+    reviewed_at: str | None = None
+    reviewed_by: str | None = Field(default=None, description="Name of the key that last marked it.")
+
+
+class FeedbackList(BaseModel):
+    feedback: list[FeedbackRecordOut] = Field(description="Newest first; superseded records left out.")
+    total: int = Field(description="Records that match the filters (before limit and offset).")
+
+
+class FeedbackReview(BaseModel):
+    reviewed: StrictBool = Field(default=True, description="false takes a review mark back.")
+
+
+class FeedbackExportItem(BaseModel):
+    """One line of GET /v1/feedback/export and of `notesqa feedback export` (evaluation dataset JSONL)."""
+    id: str
+    question: str
+    answers: list[str]
+    list_items: list[str]
+    evidence: list[str]
+    doc_ids: list[str]
+    answerable: bool
+    type: Literal["feedback"]
+    lang: str
+    rating: str | None
+    comment: str | None
+    needs_review: bool
+    served_answer: str | None
+    collection: str | None
+    created_at: str | None
+
+
 # --- collections, stored documents, jobs, keys, readiness -----------------------------------------
 
 class CollectionCreate(BaseModel):
@@ -257,6 +324,8 @@ class CollectionOut(BaseModel):
     error: str | None = None
     description: str = ""
     pending_jobs: int = 0
+    max_upload_bytes: int | None = Field(default=None, description="Largest file an upload may be, in bytes "
+                                         "(null for the default collection, which uploads cannot change).")
 
 
 class CollectionList(BaseModel):
@@ -342,6 +411,15 @@ class KeyCreated(BaseModel):
 
 class KeyList(BaseModel):
     keys: list[KeyOut]
+
+
+class CallerOut(BaseModel):
+    """Who the caller is (GET /v1/keys/me): what a page needs to show only what the key allows."""
+    name: str = Field(description="The key's name; 'anonymous' when no key is configured (open service).")
+    role: str
+    collections: list[str] = Field(description="Collections the key may use, or ['*'].")
+    actions: list[str] = Field(description="What the role allows: ask, search, read, write, admin.")
+    open: bool = Field(description="True when the service has no keys (loopback only): the caller acts as admin.")
 
 
 class Readiness(BaseModel):

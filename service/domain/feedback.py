@@ -34,7 +34,8 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,11 @@ class FeedbackStore:
 
     def read(self) -> Iterator[dict[str, Any]]:
         """The records in order; lines that are not JSON objects (a cut-short write) are skipped."""
+        for record in self._objects():
+            if record.get("question"):
+                yield record
+
+    def _objects(self) -> Iterator[dict[str, Any]]:
         if not self.path.exists():
             return
         with self.path.open(encoding="utf-8", errors="replace") as fh:
@@ -139,7 +145,7 @@ class FeedbackStore:
                     record = json.loads(line)
                 except ValueError:
                     continue
-                if isinstance(record, dict) and record.get("question"):
+                if isinstance(record, dict):
                     yield record
 
 
@@ -201,12 +207,16 @@ def to_eval_item(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def export_items(records: Iterable[dict[str, Any]], rating: str | None = None) -> list[dict[str, Any]]:
-    """Evaluation items from feedback records, superseded ones dropped, optionally one rating only."""
+def current_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records no later record supersedes (the latest of each chain), in file order."""
     records = list(records)
     superseded = {r["supersedes"] for r in records if r.get("supersedes")}
-    return [to_eval_item(r) for r in records
-            if r.get("id") not in superseded and (rating is None or r.get("rating") == rating)]
+    return [r for r in records if r.get("id") not in superseded]
+
+
+def export_items(records: Iterable[dict[str, Any]], rating: str | None = None) -> list[dict[str, Any]]:
+    """Evaluation items from feedback records, superseded ones dropped, optionally one rating only."""
+    return [to_eval_item(r) for r in current_records(records) if rating is None or r.get("rating") == rating]
 
 
 def write_jsonl(items: Iterable[dict[str, Any]], path: str | Path) -> int:
@@ -220,3 +230,85 @@ def write_jsonl(items: Iterable[dict[str, Any]], path: str | Path) -> int:
             count += 1
     tmp.replace(path)
     return count
+
+
+# --- review -------------------------------------------------------------------------------------
+# GET /v1/feedback, POST /v1/feedback/{id}/review, GET /v1/feedback/export (service/routes/feedback.py).
+#
+# Reviewing is the editor's work: whoever may change a collection's documents acts on what its users
+# said of the answers. So the action is "write": admins review every collection, editors theirs.
+REVIEW_ACTION = "write"
+REVIEWS_SUFFIX = ".reviews.jsonl"
+
+
+def reviews_path(feedback_file: str | Path) -> Path:
+    """Where the review marks of a feedback file are kept: feedback.jsonl -> feedback.reviews.jsonl."""
+    path = Path(feedback_file)
+    return path.with_name(path.stem + REVIEWS_SUFFIX)
+
+
+class ReviewStore(FeedbackStore):
+    """The review marks, append-only like the feedback itself (one line per mark, the latest mark of a
+    record wins). A side file, so that the feedback file stays exactly what staff said and what
+    `notesqa feedback export` reads."""
+
+    def read(self) -> Iterator[dict[str, Any]]:
+        for mark in self._objects():
+            if isinstance(mark.get("feedback_id"), str):
+                yield mark
+
+    def latest(self) -> dict[str, dict[str, Any]]:
+        """feedback id -> its latest mark."""
+        return {mark["feedback_id"]: mark for mark in self.read()}
+
+
+def review_store_for(feedback_file: str | Path) -> ReviewStore:
+    key = Path(os.path.abspath(reviews_path(feedback_file)))
+    with _stores_lock:
+        store = _stores.get(key)
+        if not isinstance(store, ReviewStore):
+            store = _stores[key] = ReviewStore(key)
+        return store
+
+
+def review_mark(feedback_id: str, reviewed: bool, by: str) -> dict[str, Any]:
+    return {"feedback_id": feedback_id, "reviewed": reviewed, "by": by,
+            "at": datetime.now(UTC).isoformat(timespec="seconds")}
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """A current feedback record as stored, the collection it is about, and its latest review mark."""
+
+    record: dict[str, Any]
+    collection: str
+    mark: dict[str, Any] | None
+
+    @property
+    def reviewed(self) -> bool:
+        return bool(self.mark and self.mark.get("reviewed"))
+
+    def view(self) -> dict[str, Any]:
+        """The record with its review state (the body of FeedbackRecordOut)."""
+        mark = self.mark or {}
+        return {**self.record, "collection": self.collection, "reviewed": self.reviewed,
+                "reviewed_at": mark.get("at"), "reviewed_by": mark.get("by")}
+
+
+def review_items(records: Iterable[dict[str, Any]], marks: dict[str, dict[str, Any]], *,
+                 visible: Callable[[str], bool], default_collection: str, collection: str | None = None,
+                 rating: str | None = None, reviewed: bool | None = None) -> list[ReviewItem]:
+    """The current records (superseded ones dropped) of the collections `visible` lets the reviewer see,
+    filtered, in file order. A record that names no collection (written before records did) is about the
+    default collection."""
+    items = []
+    for record in current_records(records):
+        if not isinstance(record.get("id"), str):
+            continue
+        name = record.get("collection") or default_collection
+        if not visible(name) or collection not in (None, name) or rating not in (None, record.get("rating")):
+            continue
+        item = ReviewItem(record, name, marks.get(record["id"]))
+        if reviewed is None or item.reviewed == reviewed:
+            items.append(item)
+    return items

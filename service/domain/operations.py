@@ -117,9 +117,11 @@ class Operations:
         self.audit_query(who, "ask", name, question, started, cited=sorted({c.doc_id for c in response.citations}),
                          abstained=response.abstained)
         if self.auth_enabled():
-            citations = [c.model_copy(update={"view_token": self.view_links.sign(name, c.doc_id)})
-                         for c in response.citations]
-            response = response.model_copy(update={"citations": citations})
+            def signed(passages: list) -> list:
+                return [p.model_copy(update={"view_token": self.view_links.sign(name, p.doc_id)}) for p in passages]
+
+            response = response.model_copy(update={"citations": signed(response.citations),
+                                                   "closest": signed(response.closest)})
         return response
 
     def search(self, who: Principal, collection: str | None, query: str, top_k: int,

@@ -41,8 +41,9 @@ def collection_out(ops: Operations, name: str) -> CollectionOut:
         except StoreError:
             pass
     pending = ops.runner.pending(name) if ops.runner else 0
+    uploads = None if name == ops.settings.default_collection else ops.settings.max_upload_bytes
     return CollectionOut(**{k: v for k, v in status.items() if k in CollectionOut.model_fields},
-                         description=description, pending_jobs=pending)
+                         description=description, pending_jobs=pending, max_upload_bytes=uploads)
 
 
 def _indexed_sources(ops: Operations, collection: str) -> dict[str, str]:

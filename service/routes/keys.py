@@ -5,11 +5,11 @@ from typing import Annotated
 
 from fastapi import APIRouter
 
-from service.deps import OperationsDep, Require
-from service.domain.keys import KeyRequestError, Principal
+from service.deps import CallerDep, OperationsDep, Require
+from service.domain.keys import ROLE_ACTIONS, KeyRequestError, Principal
 from service.errors import InvalidKeyRequest, KeyNotFound
 from service.routes import CALLER_ERRORS
-from service.schemas import KeyCreate, KeyCreated, KeyList, KeyOut
+from service.schemas import CallerOut, KeyCreate, KeyCreated, KeyList, KeyOut
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=CALLER_ERRORS)
 
@@ -19,6 +19,14 @@ AdminCaller = Annotated[Principal, Require("admin")]
 @router.get("")
 def list_keys(ops: OperationsDep, caller: AdminCaller) -> KeyList:
     return KeyList(keys=[KeyOut(**r.public_view()) for r in ops.keys.list()])
+
+
+@router.get("/me")
+def current_key(caller: CallerDep) -> CallerOut:
+    """The calling key's own name, role and collections (any key; no token or hash), so that a page shows
+    only what the key may do. The routes still decide every action themselves."""
+    return CallerOut(name=caller.name, role=caller.role, collections=sorted(caller.collections),
+                     actions=sorted(ROLE_ACTIONS.get(caller.role, ())), open=caller.open)
 
 
 @router.post("", status_code=201)

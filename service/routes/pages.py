@@ -2,7 +2,9 @@
 
     /widget.js              the widget: <script src="https://<service>/widget.js" data-api=…>
     /                       the full-page chat (the same widget, inline)
-    /documents/{doc_id}     the source viewer (#paragraph_id, ?q=quote to mark)
+    /documents              the notes of the collections the caller may read, each linking to its viewer
+    /documents/{doc_id}     the source viewer (#paragraph_id, ?q=quote to mark, ?cited=id,… to step through)
+    /manage                 looking after the notes: collections, uploads, jobs, keys, feedback review
     /web/{asset}            the pages' own CSS and JS
 """
 from __future__ import annotations
@@ -27,7 +29,7 @@ PAGE_HEADERS = {
     "Cache-Control": "no-cache",
 }
 ASSET_TYPES = {".js": "application/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
-PAGE_ASSETS = {"viewer.js", "pages.css"}
+PAGE_ASSETS = {"viewer.js", "pages.css", "documents.js", "manage.js", "manage-i18n.js", "manage.css"}
 
 router = APIRouter(include_in_schema=False)
 
@@ -40,6 +42,13 @@ def _page(name: str, status_code: int = 200) -> FileResponse:
 @router.get("/")
 def chat_page() -> FileResponse:
     return _page("index.html")
+
+
+@router.get("/manage")
+def manage_page() -> FileResponse:
+    """Collections, documents, jobs, keys and feedback review; every action is an API call with the key
+    the user signs in with (kept in the tab's sessionStorage), so the page can do no more than the key."""
+    return _page("manage.html")
 
 
 @router.get("/widget.js")
@@ -56,6 +65,12 @@ def page_asset(asset: str) -> FileResponse:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no asset {asset!r}")
     return FileResponse(WEB_DIR / asset, media_type=ASSET_TYPES[Path(asset).suffix],
                         headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+
+
+@router.get("/documents")
+def documents_page() -> FileResponse:
+    """The list of notes; its script reads GET /v1/collections and /v1/documents with the caller's key."""
+    return _page("documents.html")
 
 
 @router.get("/documents/{doc_id}")

@@ -167,6 +167,19 @@ def test_a_citation_view_link_reads_that_document_and_nothing_else(make_client, 
     assert all(c["view_token"] for c in reader["citations"])
 
 
+def test_the_closest_passages_of_an_abstention_open_in_the_viewer_too(make_client, data_copy: Path,
+                                                                       keys: dict) -> None:
+    client = make_client(data_dir=data_copy)
+    from_site = bearer(keys["public_alpha"], Origin="https://widget.example")
+    answer = client.post("/v1/ask", json={"question": "量子计算机的发明者是谁？", "collection": "alpha"},
+                         headers=from_site).json()
+    assert answer["abstained"] and answer["closest"]
+    for passage in answer["closest"]:
+        opened = client.get(f"/v1/documents/{passage['doc_id']}",
+                            params={"collection": "alpha", "view": passage["view_token"]})
+        assert opened.status_code == 200, opened.text
+
+
 def test_open_mode_answers_carry_no_view_token(make_client, data_copy: Path) -> None:
     client = make_client(data_dir=data_copy)  # no keys: open mode, on loopback
     answer = client.post("/v1/ask", json={"question": "大熊猫生活在哪里", "collection": "alpha"}).json()
