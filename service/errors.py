@@ -50,6 +50,11 @@ class DocumentNotFound(ServiceError):
     code = "document_not_found"
 
 
+class FeedbackNotFound(ServiceError):
+    status_code = status.HTTP_404_NOT_FOUND
+    code = "feedback_not_found"
+
+
 class ParagraphNotFound(ServiceError):
     status_code = status.HTTP_404_NOT_FOUND
     code = "paragraph_not_found"

@@ -14,12 +14,12 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 
 from service.deps import CallerDep, OperationsDep, SettingsDep, authorize, collection_qa
 from service.domain.feedback import (REVIEW_ACTION, ReviewItem, check_feedback, export_items, feedback_path,
                                      new_record, review_items, review_mark, review_store_for, store_for)
 from service.domain.keys import Principal
+from service.errors import FeedbackNotFound
 from service.routes import CALLER_ERRORS, error_responses
 from service.schemas import (MAX_FEEDBACK_PAGE, FeedbackCreated, FeedbackExportItem, FeedbackList,
                              FeedbackRecordOut, FeedbackRequest, FeedbackReview)
@@ -88,14 +88,14 @@ def review_feedback(feedback_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
     may not review is not even there (404), as with jobs."""
     found = [item for item in _reviewable(caller, settings, None, None, None) if item.record["id"] == feedback_id]
     if not found:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no feedback with id {feedback_id!r} to review")
+        raise FeedbackNotFound(f"no feedback with id {feedback_id!r} to review")
     item = found[-1]
     mark = review_mark(feedback_id, body.reviewed, caller.name)
     review_store_for(feedback_path(settings)).append(mark)
     ops.audit_action(caller, "feedback_review", item.collection, feedback_id=feedback_id, reviewed=body.reviewed)
     out = _out(ReviewItem(item.record, item.collection, mark))
     if out is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"feedback {feedback_id!r} cannot be read; see the log")
+        raise FeedbackNotFound(f"feedback {feedback_id!r} cannot be read; see the log")
     return out
 
 

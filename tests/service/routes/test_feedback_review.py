@@ -129,9 +129,9 @@ def test_marking_reviewed_keeps_the_feedback_file_as_it_was(service: Service) ->
     assert questions(service.get("/v1/feedback", "admin", reviewed="true")) == ["阿尔法的问题？"]
     assert questions(service.get("/v1/feedback", "admin", reviewed="false")) == ["贝塔的问题？", "默认资料的问题？"]
     # another collection's record is not there for this editor; a reader may not review at all
-    assert_json_error(service.post(f"/v1/feedback/{ids['beta']}/review", "editor_alpha", {}), 404, "not_found")
+    assert_json_error(service.post(f"/v1/feedback/{ids['beta']}/review", "editor_alpha", {}), 404, "feedback_not_found")
     assert_json_error(service.post(f"/v1/feedback/{ids['alpha']}/review", "reader_alpha", {}), 403, "forbidden")
-    assert_json_error(service.post(f"/v1/feedback/{'0' * 32}/review", "admin", {}), 404, "not_found")
+    assert_json_error(service.post(f"/v1/feedback/{'0' * 32}/review", "admin", {}), 404, "feedback_not_found")
     assert_json_error(service.post("/v1/feedback/not-an-id/review", "admin", {}), 422, "invalid_request")
     assert_json_error(service.post(f"/v1/feedback/{ids['beta']}/review", "admin", {"reviewed": "yes"}),
                       422, "invalid_request")
