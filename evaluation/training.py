@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 from evaluation.dataset_converters import convert_squad
 from evaluation.datasets import EvalItem, load_dataset
 from evaluation.scoring import answer_correct, char_f1, evidence_in, normalize_span
+from service.cli.common import SummaryGroup
 from index.builder import build_index
 from retrieval.answer.features import ANSWER_FEATURES, PARAGRAPH_FEATURES, SPAN_FEATURES, answer_features, paragraph_features
 from retrieval.answer.model import DEFAULT_MODEL, AnswerModel
@@ -394,7 +395,8 @@ def _report(examples, readings, held_span, owner, variant_of, prob, outcome, thr
             "examples": {"answer_rows": int(len(outcome)), "right": int(outcome.sum())}}
 
 
-train_app = typer.Typer(help="Fit the learned parts of the pipeline on the training sets.", no_args_is_help=True)
+train_app = typer.Typer(cls=SummaryGroup, no_args_is_help=True,
+                        help="Fit the learned parts of the pipeline on the training sets.")
 
 
 @train_app.command("answers")

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from index.snapshot import current_snapshot_path
-from service.cli.common import DataDirOption, fail, make_settings, print_json
+from service.cli.common import DataDirOption, SummaryGroup, fail, make_settings, print_json
 from service.domain.collections import CollectionStore, StoreError
 from service.domain.jobs import Job, JobRunner, JobStore
 from service.settings import Settings
@@ -22,10 +22,11 @@ from service.settings import Settings
 CollectionOption = Annotated[str, typer.Option("--collection", "-c", help="The collection.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
-collection_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Create and list collections.")
-documents_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+collection_app = typer.Typer(cls=SummaryGroup, no_args_is_help=True, rich_markup_mode=None,
+                             help="Create and list collections.")
+documents_app = typer.Typer(cls=SummaryGroup, no_args_is_help=True, rich_markup_mode=None,
                             help="Add, replace, delete and list the documents of a collection.")
-jobs_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Indexing jobs.")
+jobs_app = typer.Typer(cls=SummaryGroup, no_args_is_help=True, rich_markup_mode=None, help="Indexing jobs.")
 
 
 def _store(settings: Settings) -> CollectionStore:

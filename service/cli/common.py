@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperGroup
 from pydantic import ValidationError
 from rich.console import Console
 
@@ -15,6 +17,22 @@ from index.loading import SourceError
 from index.snapshot import SnapshotError, current_snapshot_path
 from service.domain.qa_service import QAService
 from service.settings import Settings
+
+_SENTENCE_END = re.compile(r"(?<=[.。])\s")
+
+
+class SummaryGroup(TyperGroup):
+    """A command group whose command list shows each command's whole first sentence, wrapped, where click
+    would cut it to the terminal's width with "..."."""
+
+    def format_commands(self, ctx, formatter) -> None:
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.short_help and command.help:
+                first_paragraph = " ".join(command.help.split("\n\n")[0].split())
+                command.short_help = _SENTENCE_END.split(first_paragraph, maxsplit=1)[0]
+        super().format_commands(ctx, formatter)
+
 
 # Options left unset fall back to NOTESQA_* environment variables, then to the defaults in Settings.
 IndexOption = Annotated[Path | None, typer.Option(

@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from service.cli.common import EXIT_BAD_INPUT, fail, make_settings
+from service.cli.common import EXIT_BAD_INPUT, SummaryGroup, fail, make_settings
 from service.domain.feedback import export_items, feedback_path, store_for, write_jsonl
 
-feedback_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+feedback_app = typer.Typer(cls=SummaryGroup, no_args_is_help=True, rich_markup_mode=None,
                            help="Answer feedback collected by the chat widget.")
 
 

@@ -5,12 +5,12 @@ from typing import Annotated
 
 import typer
 
-from service.cli.common import EXIT_BAD_INPUT, DataDirOption, fail, make_settings, print_json
+from service.cli.common import EXIT_BAD_INPUT, DataDirOption, SummaryGroup, fail, make_settings, print_json
 from service.domain.keys import ROLES, KeyRequestError, KeyStore
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
-keys_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="API keys (stored hashed).")
+keys_app = typer.Typer(cls=SummaryGroup, no_args_is_help=True, rich_markup_mode=None, help="API keys (stored hashed).")
 
 
 @keys_app.command("create")

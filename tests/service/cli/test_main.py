@@ -218,3 +218,12 @@ def test_serve_refuses_a_bad_index(sample_index: Path, tmp_path: Path, damage: s
     result = notesqa("serve", "--index", index, "--port", str(free_port()), timeout=60)
     assert result.returncode == 1
     assert expected in result.stderr and "Traceback" not in result.stderr
+
+
+def test_help_lists_every_command_with_its_whole_summary() -> None:
+    result = subprocess.run([sys.executable, "-m", "service", "eval", "--help"], capture_output=True, text=True,
+                            env={**os.environ, "COLUMNS": "80"}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    listing = result.stdout.split("Commands:")[1]
+    assert "..." not in listing
+    assert "regressed or improved" in " ".join(listing.split())
