@@ -1,6 +1,6 @@
 """Regenerate the README screenshots docs/widget.png and docs/viewer.png in a real Chromium.
 
-    .venv/bin/python scripts/screenshots.py [--index var/index] [--out docs]
+    .venv/bin/python scripts/screenshots.py [--index var/index] [--out docs] [--only widget|viewer]
 
 Without --index the sample corpus is indexed into a temporary folder first (about a minute).
 Needs /usr/bin/chromium and fonts-wqy-zenhei (apt-get install chromium fonts-wqy-zenhei).
@@ -22,7 +22,7 @@ from tests.service.web.harness import CHROMIUM, OPENING_QUESTION, HostPage, chro
 WIDGET = "notesqa-chat"
 
 
-def shoot(index_dir: Path, out: Path, work: Path) -> None:
+def shoot(index_dir: Path, out: Path, work: Path, only: str | None = None) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
@@ -43,21 +43,24 @@ def shoot(index_dir: Path, out: Path, work: Path) -> None:
             page.locator(f"{WIDGET} .chip").first.click()
             expect(page.locator(f"{WIDGET} .preview mark")).to_be_visible()
             page.mouse.move(5, 5)
-            page.screenshot(path=str(out / "widget.png"))
+            if only != "viewer":
+                page.screenshot(path=str(out / "widget.png"))
             with context.expect_page() as opened:
                 page.locator(f"{WIDGET} .preview a.source-link").click()
             viewer = opened.value
             viewer.set_viewport_size({"width": 1200, "height": 820})
             viewer.wait_for_selector("html[data-ready=true]")
-            viewer.screenshot(path=str(out / "viewer.png"))
+            if only != "widget":
+                viewer.screenshot(path=str(out / "viewer.png"))
             browser.close()
-    print(f"wrote {out / 'widget.png'} and {out / 'viewer.png'}")
+    print("wrote " + " and ".join(str(out / f"{name}.png") for name in ("widget", "viewer") if only in (None, name)))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--index", type=Path, help="an index of the sample corpus (default: build one)")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs")
+    parser.add_argument("--only", choices=["widget", "viewer"], help="write only this screenshot (default: both)")
     args = parser.parse_args()
     if not chromium_available():
         sys.exit(f"no browser at {CHROMIUM}: apt-get install chromium fonts-wqy-zenhei")
@@ -70,7 +73,7 @@ def main() -> None:
             index_dir = work / "index"
             print(f"indexing {SAMPLE_CORPUS} ...")
             build_index(SAMPLE_CORPUS, index_dir, show_progress=False)
-        shoot(index_dir, args.out, work)
+        shoot(index_dir, args.out, work, args.only)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ const CONFIG = {
   jobsShown: 50,         // newest jobs listed (and polled)
   feedbackShown: 200,    // feedback records per page
   toastMs: 6000,         // how long a confirmation stays on screen
-  keyStorage: "notesqa.manage.key",
+  keyStorage: "notesqa:api-key",  // shared with the viewer and /documents, so their links open under keys
   langStorage: "notesqa.manage.lang",
 };
 const ACCEPT = ".txt,.md,.jsonl,.docx,.pdf";

@@ -825,7 +825,7 @@
     function onEvent(event, data) {
       self.emit(event, data);
       if (event === "citations") {
-        turn.citations = (data && data.citations) || [];
+        turn.citations = withCited((data && data.citations) || []);
         turn.abstained = !!(data && data.abstained);
         turn.status = "streaming";
         self.noteTitles(turn.citations);
@@ -843,11 +843,11 @@
         turn.abstained = !!data.abstained;
         turn.resolvedQuestion = typeof data.resolved_question === "string" ? data.resolved_question : null;
         turn.conversationId = data.conversation_id || null;
-        turn.citations = (data.citations || []).map(function (c) {
+        turn.citations = withCited((data.citations || []).map(function (c) {
           var copy = Object.assign({}, c);
           copy.kind = kinds[c.marker] || null;
           return copy;
-        });
+        }));
         // the best-ranked passages, given only when the service abstained: to read, not an answer
         turn.closest = turn.abstained && Array.isArray(data.closest) ? data.closest.filter(function (p) {
           return p && typeof p.doc_id === "string" && typeof p.paragraph_id === "string";
@@ -1093,12 +1093,24 @@
     return label;
   };
 
+  // each passage learns the other paragraphs of its document the same answer cites, so that the viewer
+  // steps through them (`?cited=`)
+  function withCited(passages) {
+    return passages.map(function (c) {
+      var copy = Object.assign({}, c);
+      copy.cited = passages.filter(function (o) { return o.doc_id === c.doc_id; })
+        .map(function (o) { return o.paragraph_id; });
+      return copy;
+    });
+  }
+
   Widget.prototype.sourceUrl = function (c, withoutQuote) {
     var url = this.config.api + "/documents/" + encodeURIComponent(c.doc_id);
     var params = [];
     if (c.quote && !withoutQuote) params.push("q=" + encodeURIComponent(String(c.quote).slice(0, SETTINGS.quoteUrlChars)));
     if (this.config.collection) params.push("collection=" + encodeURIComponent(this.config.collection));
     if (c.view_token) params.push("view=" + encodeURIComponent(c.view_token)); // the viewer carries no key
+    if (!withoutQuote && c.cited && c.cited.length > 1) params.push("cited=" + c.cited.map(encodeURIComponent).join(","));
     if (this.config.lang === "en") params.push("lang=en");
     return url + (params.length ? "?" + params.join("&") : "") + "#" + encodeURIComponent(c.paragraph_id);
   };

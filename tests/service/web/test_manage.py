@@ -203,7 +203,7 @@ def test_a_reader_sees_no_changes_and_the_api_refuses_them(site: Site, context: 
     expect(page.get_by_role("button", name=re.compile("^(删除|替换)"))).to_have_count(0)
     # the controls are not merely hidden: with this key the API refuses the same calls
     forced = page.evaluate("""async () => {
-        const headers = { Authorization: "Bearer " + sessionStorage.getItem("notesqa.manage.key") };
+        const headers = { Authorization: "Bearer " + sessionStorage.getItem("notesqa:api-key") };
         const form = new FormData();
         form.append("file", new File(["# 强行上传\\n\\n内容。"], "forced.md"));
         const answers = [

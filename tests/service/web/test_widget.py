@@ -11,7 +11,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
 from service.domain.keys import KeyStore
@@ -533,3 +535,27 @@ def test_dark_mode_follows_the_system_setting(site: Site, browser: Any, artifact
         viewer.screenshot(path=str(artifacts_dir / "viewer-dark.png"))
     finally:
         ctx.close()
+
+
+def test_the_chat_page_leads_to_the_other_pages_and_its_links_name_every_cited_paragraph(site: Site,
+                                                                                         context: Any) -> None:
+    page = context.new_page()
+    errors = watch_errors(page)
+    page.goto(f"{site.service}/")
+    nav = page.get_by_role("navigation", name="其他页面")
+    for name, path in [("浏览全部资料", "/documents"), ("管理资料", "/manage"), ("接口文档", "/docs")]:
+        href = nav.get_by_role("link", name=name).get_attribute("href")
+        assert httpx.get(f"{site.service}/{href}").status_code == 200, path
+    page.locator(f"{WIDGET} .ex").first.click()
+    wait_for_answer(page)
+    # every source link carries the answer's other cited paragraphs of the same document (the viewer's
+    # next/previous), and only those
+    turns = page.evaluate("NotesQA.instances[0].turns.map(t => t.citations)")
+    links = page.evaluate("(() => { const w = NotesQA.instances[0];"
+                          " return w.turns.map(t => t.citations.map(c => w.sourceUrl(c))); })()")
+    for citations, urls in zip(turns, links):
+        for citation, url in zip(citations, urls):
+            same_doc = [c["paragraph_id"] for c in citations if c["doc_id"] == citation["doc_id"]]
+            cited = parse_qs(urlsplit(url).query).get("cited", [""])[0]
+            assert cited.split(",") == same_doc if len(same_doc) > 1 else cited == "", (url, same_doc)
+    assert not errors
