@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from index.dense import DEFAULT_DENSE_INDEX, DenseIndexError, dense_backend
+from index.dense import DEFAULT_DENSE_INDEX, DenseIndexError, check_dense_spec, dense_backend
 from index.embedders import BATCH_SIZE, DEFAULT_EMBEDDER, Embedder, create_embedder
 from index.keyword import DEFAULT_KEYWORD_INDEX, KeywordIndexError, keyword_backend
 from index.loading import SourceError, load_sources
 from index.models import Paragraph, SkippedSource, SourceDocument
 from index.segmentation import segment_document
-from index.snapshot import EmbeddingCache, build_lock, write_snapshot
+from index.snapshot import EmbeddingCache, build_lock, current_dense_spec, write_snapshot
 from index.tokenization import keyword_tokens
 
 # Headings are kept for the document view but are not answers in themselves.
@@ -60,12 +60,16 @@ ProgressCallback = Callable[[str, int, int], None]
 
 def build_index(corpus: str | Path, index_dir: str | Path, embedder_spec: str = DEFAULT_EMBEDDER,
                 *, show_progress: bool = True, embedder: Embedder | None = None,
-                progress: ProgressCallback | None = None, dense_index: str = DEFAULT_DENSE_INDEX,
+                progress: ProgressCallback | None = None, dense_index: str | None = None,
                 keyword_index: str = DEFAULT_KEYWORD_INDEX) -> BuildReport:
     """`embedder` (optional) replaces create_embedder(embedder_spec), e.g. a wrapper that serialises calls;
     `progress` (optional) is called as the build advances (background jobs report it);
-    `dense_index` / `keyword_index`: the backends' specs (index/dense.py, index/keyword.py), kept in the manifest."""
+    `dense_index` / `keyword_index`: the backends' specs (index/dense.py, index/keyword.py), kept in the manifest.
+    `dense_index` None keeps the spec of the folder's current snapshot (faiss-flat for a new folder), so a
+    rebuild that names no backend (a background job) never turns an approximate index back into exact."""
     started = time.perf_counter()
+    if dense_index is None:
+        dense_index = current_dense_spec(Path(index_dir)) or DEFAULT_DENSE_INDEX
     try:
         dense_backend(dense_index), keyword_backend(keyword_index)
     except (DenseIndexError, KeywordIndexError) as exc:
@@ -109,6 +113,10 @@ def build_index(corpus: str | Path, index_dir: str | Path, embedder_spec: str = 
     searchable = [i for i, p in enumerate(paragraphs) if p.kind in SEARCHABLE_KINDS]
     texts = [indexed_text(paragraphs[i], documents[paragraphs[i].doc_id]["title"]) for i in searchable]
     embedder = embedder or create_embedder(embedder_spec)
+    try:
+        check_dense_spec(dense_index, embedder.dimension)  # before embedding: a bad factory string fails fast
+    except DenseIndexError as exc:
+        raise BuildError(str(exc)) from exc
 
     with build_lock(index_dir):
         embed_started = time.perf_counter()
@@ -147,8 +155,9 @@ def _embed_with_cache(embedder, texts: list[str], cache: EmbeddingCache,
     if progress:
         progress("embedding", 0, len(missing))
     with tqdm(total=len(missing), desc="embedding", unit="para", disable=not show_progress or not missing) as bar:
-        for start in range(0, len(missing), BATCH_SIZE):
-            batch = missing[start:start + BATCH_SIZE]
+        step = getattr(embedder, "build_batch", BATCH_SIZE)  # a wrapper (jobs' lock) may not say
+        for start in range(0, len(missing), step):
+            batch = missing[start:start + step]
             fresh = dict(zip((keys[i] for i in batch), embedder.encode_document([texts[i] for i in batch])))
             cache.put_many(fresh)  # batch by batch: an interrupted build keeps what it embedded
             found.update(fresh)

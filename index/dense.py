@@ -1,19 +1,59 @@
 """Dense vector indexes behind one interface, chosen by a config string (like `embedders.py`).
 
 "faiss-flat" (default): FAISS `IndexFlatIP`, exact inner product (cosine: the embedders' vectors are
-unit length), stored as `dense.faiss` in the snapshot folder. Approximate backends (HNSW, IVF) and
-engine backends plug in here: a subclass and an entry in `_BACKENDS`.
+unit length), stored as `dense.faiss` in the snapshot folder.
+"faiss:<factory string>": any FAISS `index_factory` string with the inner-product metric, e.g.
+`faiss:HNSW32,Flat` (graph, no training), `faiss:IVF1024,SQ8` or `faiss:IVF1024,PQ48` (trained on the
+vectors of the build); search parameters come from `FaissSettings` and may be overridden per spec
+after a `?`, in FAISS ParameterSpace syntax: `faiss:HNSW32,Flat?efSearch=256`, `faiss:IVF1024,SQ8?nprobe=64`.
+Every FAISS backend loads memory-mapped where the index type supports it (flat codes, HNSW storage,
+IVF lists), so several worker processes serving one snapshot share one copy in the page cache.
+Engine backends plug in here too: a subclass and an entry in `_BACKENDS` (or `_PREFIXES`).
 """
 from __future__ import annotations
 
+import logging
+import os
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-import faiss
 import numpy as np
 
+# OpenMP threads that spin while idle make FAISS training and search ~10x slower as soon as another process
+# wants the CPU (measured on 2 shared cores); read by libgomp when faiss loads, so set before the import.
+# An operator's own setting still wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import faiss  # noqa: E402
+
 DEFAULT_DENSE_INDEX = "faiss-flat"
+FAISS_PREFIX = "faiss:"
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FaissSettings:
+    """Search and training parameters of the `faiss:` backends (a spec's `?name=value` wins over these)."""
+    # HNSW: candidates kept while walking the graph; recall@10 rises with it, so does latency (~linearly).
+    # evaluation/scale.py at 100k paragraphs (HNSW32, 2 cores): 128 -> 0.77 recall@10 in 0.7 ms a query,
+    # 512 -> 0.95 in 3.2 ms; a question costs ~50 ms besides, so recall wins
+    ef_search: int = 512
+    # IVF: inverted lists scanned per query, out of the factory's nlist
+    nprobe: int = 48
+    # IVF/PQ training reads at most this many of the build's vectors (a seeded sample): k-means cost grows
+    # with it, and FAISS itself samples 256 per centroid
+    train_sample: int = 262_144
+    # fewer vectors than this per IVF list (FAISS warns below 39) and the build stores the rows exact
+    # (IndexFlatIP) instead: at that size exact search costs less than training would
+    min_train_per_list: int = 39
+    seed: int = 1234
+    mmap: bool = True  # load memory-mapped where the index type supports it
+
+
+FAISS_SETTINGS = FaissSettings()
 
 
 class DenseIndexError(ValueError):
@@ -54,6 +94,20 @@ class DenseIndex(ABC):
     @abstractmethod
     def load(cls, folder: Path) -> "DenseIndex": ...
 
+    @classmethod
+    def create(cls, spec: str, dimension: int) -> "DenseIndex":
+        """An empty index of `spec` (the factory calls this; a parametrised backend reads `spec`)."""
+        return cls(dimension)
+
+    @classmethod
+    def open(cls, spec: str, folder: Path) -> "DenseIndex":
+        """The index `save` wrote into `folder` under `spec`."""
+        return cls.load(folder)
+
+    @classmethod
+    def check(cls, spec: str, dimension: int) -> None:
+        """Raise DenseIndexError if `spec` cannot make an index for vectors of `dimension` (before a build embeds)."""
+
 
 class FlatIPIndex(DenseIndex):
     """FAISS `IndexFlatIP`: every row scored exactly."""
@@ -89,27 +143,194 @@ class FlatIPIndex(DenseIndex):
 
     @classmethod
     def load(cls, folder: Path) -> "FlatIPIndex":
-        index = faiss.read_index(str(Path(folder) / cls.FILE))
+        index = _read_index(Path(folder) / cls.FILE)
         return cls(index.d, index)
 
 
+def _read_index(path: Path, settings: FaissSettings = FAISS_SETTINGS) -> faiss.Index:
+    """Read memory-mapped where FAISS can: IO_FLAG_MMAP_IFC maps the codes of flat, HNSW (graph and
+    storage) and IVF indexes read-only, so processes loading one file share its pages; a type that cannot
+    be mapped is read into memory."""
+    if settings.mmap:
+        try:
+            return faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
+        except RuntimeError as exc:
+            log.info("%s cannot be memory-mapped (%s); reading it into memory", path, str(exc).strip()[-120:])
+    return faiss.read_index(str(path))
+
+
+class FaissFactoryIndex(DenseIndex):
+    """Any FAISS `index_factory` string, inner product over unit vectors; trained on the first `add` when
+    the factory needs training (IVF, PQ, SQ), with at most `FaissSettings.train_sample` of its vectors."""
+
+    FILE = "dense.faiss"  # the name the flat backend has always used: a snapshot holds one dense index
+
+    def __init__(self, spec: str, dimension: int, index: faiss.Index | None = None,
+                 settings: FaissSettings = FAISS_SETTINGS) -> None:
+        self.spec = spec
+        self.factory, self.parameters = parse_faiss_spec(spec)
+        self.settings = settings
+        self._index = index if index is not None else _factory(self.factory, dimension)
+        if index is not None:
+            self._prepare_for_search()
+
+    @classmethod
+    def create(cls, spec: str, dimension: int) -> "FaissFactoryIndex":
+        return cls(spec, dimension)
+
+    @classmethod
+    def open(cls, spec: str, folder: Path) -> "FaissFactoryIndex":
+        index = _read_index(Path(folder) / cls.FILE)
+        return cls(spec, index.d, index)
+
+    @classmethod
+    def load(cls, folder: Path) -> "FaissFactoryIndex":
+        raise TypeError("a faiss: index is loaded through load_dense_index(spec, folder): its spec names it")
+
+    @classmethod
+    def check(cls, spec: str, dimension: int) -> None:
+        factory, _ = parse_faiss_spec(spec)
+        _factory(factory, dimension)
+
+    @property
+    def dimension(self) -> int:
+        return int(self._index.d)
+
+    @property
+    def size(self) -> int:
+        return int(self._index.ntotal)
+
+    @property
+    def faiss_index(self) -> faiss.Index:
+        """The FAISS index itself (benchmarks read its type and parameters)."""
+        return self._index
+
+    def add(self, vectors: np.ndarray) -> None:
+        if not len(vectors):
+            return
+        vectors = _unit(vectors)
+        if not self._index.is_trained:
+            lists = _ivf_lists(self._index)
+            if len(vectors) < max(lists * self.settings.min_train_per_list, 1):
+                log.warning("dense index %s: %d vectors are too few to train %d lists; stored exact (IndexFlatIP)",
+                            self.spec, len(vectors), lists)
+                self._index = faiss.IndexFlatIP(self.dimension)
+            else:
+                sample = vectors
+                if len(vectors) > self.settings.train_sample:
+                    rng = np.random.default_rng(self.settings.seed)
+                    sample = vectors[np.sort(rng.choice(len(vectors), self.settings.train_sample, replace=False))]
+                _skip_polysemous_training(self._index)
+                self._index.train(sample)
+        self._index.add(vectors)
+        self._prepare_for_search()
+
+    def _prepare_for_search(self) -> None:
+        ivf = faiss.try_extract_index_ivf(self._index)
+        if ivf is not None and self._index.ntotal:
+            # `vectors(rows)` reconstructs by row: IVF needs the row -> list map, which is not stored
+            ivf.make_direct_map()
+        defaults = {"efSearch": self.settings.ef_search, "nprobe": self.settings.nprobe}
+        space = faiss.ParameterSpace()
+        for name, value in {**defaults, **self.parameters}.items():
+            if _has_parameter(self._index, name):
+                space.set_index_parameter(self._index, name, value)
+
+    def search(self, query_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return self._index.search(_unit(np.asarray(query_vectors, dtype=np.float32).reshape(-1, self.dimension)), k)
+
+    def vectors(self, rows: Sequence[int]) -> np.ndarray:
+        if not len(rows):
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.asarray(self._index.reconstruct_batch(np.asarray(list(rows), dtype=np.int64)), dtype=np.float32)
+
+    def save(self, folder: Path) -> None:
+        faiss.write_index(self._index, str(Path(folder) / self.FILE))
+
+
+def parse_faiss_spec(spec: str) -> tuple[str, dict[str, float]]:
+    """`faiss:IVF1024,PQ48?nprobe=32` -> ("IVF1024,PQ48", {"nprobe": 32.0}); DenseIndexError if malformed."""
+    if not spec.startswith(FAISS_PREFIX):
+        raise DenseIndexError(f"{spec!r} is not a faiss: spec")
+    factory, _, query = spec[len(FAISS_PREFIX):].partition("?")
+    if not factory.strip():
+        raise DenseIndexError(f"{spec!r}: name a FAISS index_factory string after 'faiss:', e.g. 'faiss:HNSW32,Flat'")
+    parameters: dict[str, float] = {}
+    for item in filter(None, query.replace("&", ",").split(",")):
+        name, _, value = item.partition("=")
+        try:
+            parameters[name.strip()] = float(value)
+        except ValueError:
+            raise DenseIndexError(f"{spec!r}: search parameter {item!r} is not name=number") from None
+    return factory.strip(), parameters
+
+
+def _factory(factory: str, dimension: int) -> faiss.Index:
+    try:
+        return faiss.index_factory(int(dimension), factory, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError as exc:
+        # FAISS prefixes its reason with the C++ function and source line; the reason is what helps
+        reason = re.split(r"\.(?:cpp|h):\d+: (?:Error: )?", str(exc).strip())[-1]
+        raise DenseIndexError(f"FAISS cannot make {factory!r} for {dimension}-dimensional vectors: {reason}") \
+            from None
+
+
+def _ivf_lists(index: faiss.Index) -> int:
+    ivf = faiss.try_extract_index_ivf(index)
+    return int(ivf.nlist) if ivf is not None else 1
+
+
+def _skip_polysemous_training(index: faiss.Index) -> None:
+    """PQ indexes also train polysemous codes by default, by simulated annealing: minutes on two cores, and
+    only polysemous search (a `polysemous_ht`, never set here) reads them."""
+    ivf = faiss.try_extract_index_ivf(index)
+    for part in (index, ivf, getattr(index, "index", None)):  # the IVF part, or the one a wrapper holds
+        part = faiss.downcast_index(part) if part is not None else None
+        if part is not None and hasattr(part, "do_polysemous_training"):
+            part.do_polysemous_training = False
+
+
+def _has_parameter(index: faiss.Index, name: str) -> bool:
+    if name == "nprobe":
+        return faiss.try_extract_index_ivf(index) is not None
+    if name == "efSearch":
+        return isinstance(index, faiss.IndexHNSW) or "HNSW" in type(index).__name__
+    return True  # anything else named in the spec is FAISS's to accept or refuse
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    matrix = np.array(vectors, dtype=np.float32, copy=True, order="C")
+    faiss.normalize_L2(matrix)
+    return matrix
+
+
 _BACKENDS: dict[str, type[DenseIndex]] = {FlatIPIndex.spec: FlatIPIndex}
+_PREFIXES: dict[str, type[DenseIndex]] = {FAISS_PREFIX: FaissFactoryIndex}
 
 
 def dense_backend(spec: str) -> type[DenseIndex]:
     """The class `spec` names; an unknown spec raises DenseIndexError naming the known ones."""
-    try:
+    if spec in _BACKENDS:
         return _BACKENDS[spec]
-    except KeyError:
-        raise DenseIndexError(f"unknown dense index {spec!r}: use one of {', '.join(map(repr, _BACKENDS))}") \
-            from None
+    for prefix, backend in _PREFIXES.items():
+        if spec.startswith(prefix):
+            if prefix == FAISS_PREFIX:
+                parse_faiss_spec(spec)  # a malformed spec fails here, before anything is embedded
+            return backend
+    known = [*map(repr, _BACKENDS), *(f"'{prefix}<index_factory string>'" for prefix in _PREFIXES)]
+    raise DenseIndexError(f"unknown dense index {spec!r}: use one of {', '.join(known)}")
+
+
+def check_dense_spec(spec: str, dimension: int) -> None:
+    """DenseIndexError unless `spec` makes an index for vectors of `dimension` (a build checks before embedding)."""
+    dense_backend(spec).check(spec, dimension)
 
 
 def create_dense_index(spec: str = DEFAULT_DENSE_INDEX, *, dimension: int) -> DenseIndex:
     """Factory: an empty index of `spec` for vectors of `dimension`."""
-    return dense_backend(spec)(dimension)
+    return dense_backend(spec).create(spec, dimension)
 
 
 def load_dense_index(spec: str, folder: Path) -> DenseIndex:
     """The index of `spec` that `save` wrote into `folder`."""
-    return dense_backend(spec).load(folder)
+    return dense_backend(spec).open(spec, folder)

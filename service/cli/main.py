@@ -1,6 +1,7 @@
 """The `notesqa` command line: build an index, serve the API, ask, search; mounts every command group."""
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from pathlib import Path
@@ -8,6 +9,7 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from fastapi import FastAPI
 
 from evaluation.cli import eval_app
 from evaluation.training import train_app
@@ -15,18 +17,20 @@ from index.embedders import EmbedderError
 from index.snapshot import SnapshotError
 from service.app import create_app
 from service.cli import collections, keys
-from service.cli.common import (EXIT_BAD_INPUT, CorpusOption, EmbedderOption, IndexOption, JsonOption, citation_heading,
-                                ensure_index, fail, load_service, make_settings, print_build_report, print_json,
-                                run_build)
+from service.cli.common import (EXIT_BAD_INPUT, CorpusOption, EmbedderOption, IndexOption, JsonOption, SummaryGroup,
+                                citation_heading, ensure_index, fail, load_service, make_settings, print_build_report,
+                                print_json, run_build)
 from service.cli.feedback import feedback_app
 from service.domain.operations import OperationsError, check_binding, preload_collections
 from service.domain.qa_service import QAService
 from service.errors import ServiceError
+from service.settings import Settings
 
-app = typer.Typer(name="notesqa", no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False,
-                  rich_markup_mode=None,
+app = typer.Typer(name="notesqa", cls=SummaryGroup, no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_show_locals=False, rich_markup_mode=None,
                   help="Question answering over Chinese source notes, with paragraph-level citations.")
-index_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Build the search index of a corpus.")
+index_app = typer.Typer(cls=SummaryGroup, no_args_is_help=True, rich_markup_mode=None,
+                        help="Build the search index of a corpus.")
 app.add_typer(index_app, name="index")
 app.add_typer(feedback_app, name="feedback")
 app.add_typer(collections.collection_app, name="collection")
@@ -44,9 +48,13 @@ def main() -> None:
 
 @index_app.command("build")
 def index_build(corpus: CorpusOption = None, index: IndexOption = None, embedder: EmbedderOption = None,
-                json_output: JsonOption = False) -> None:
+                json_output: JsonOption = False,
+                dense_index: Annotated[str | None, typer.Option(
+                    "--dense-index", help="'faiss-flat' (exact) or 'faiss:<index_factory string>', e.g. "
+                    "'faiss:HNSW32,Flat' [env NOTESQA_DENSE_INDEX; default: the folder's current one, "
+                    "else faiss-flat].")] = None) -> None:
     """Index a corpus; files that cannot be read are skipped and reported."""
-    settings = make_settings(corpus_path=corpus, index_dir=index, embedder=embedder)
+    settings = make_settings(corpus_path=corpus, index_dir=index, embedder=embedder, dense_index=dense_index)
     report = run_build(settings)
     if json_output:
         print_json(report.to_dict())
@@ -65,19 +73,27 @@ def serve(index: IndexOption = None,
           insecure_no_auth_on_network: Annotated[bool, typer.Option(
               "--insecure-no-auth-on-network",
               help="Allow a non-loopback --host although no API key exists: anyone who reaches the port "
-                   "can read and change everything.")] = False) -> None:
+                   "can read and change everything.")] = False,
+          workers: Annotated[int | None, typer.Option(
+              "--workers", min=1, help="Processes serving the port and the index folder; each swaps in a new "
+                                       "snapshot within NOTESQA_WATCH_INTERVAL_S [env NOTESQA_WORKERS; "
+                                       "default 1].")] = None) -> None:
     """Serve the HTTP API (building the index first if the folder has none).
 
-    Send SIGHUP to load the index folder's newest snapshot without a restart.
+    Send SIGHUP to load the index folder's newest snapshot without a restart (with --workers, the
+    workers are replaced one by one, and each also loads a new snapshot as soon as CURRENT names it).
     Without API keys the server binds loopback only (see `notesqa keys create`).
     """
     settings = make_settings(index_dir=index, host=host, port=port, corpus_path=corpus, embedder=embedder,
-                             data_dir=data_dir)
+                             data_dir=data_dir, workers=workers)
     try:
         settings = check_binding(settings, insecure_no_auth=insecure_no_auth_on_network)
     except OperationsError as exc:
         fail(str(exc), EXIT_BAD_INPUT)
     ensure_index(settings)
+    if settings.workers > 1:
+        serve_workers(settings)
+        return
     qa_service = load_service(settings)
     try:
         registry = preload_collections(settings, qa_service)
@@ -87,6 +103,31 @@ def serve(index: IndexOption = None,
     application = create_app(settings, qa_service=qa_service, registry=registry)
     print_serve_banner(settings.host, settings.port)
     uvicorn.run(application, host=settings.host, port=settings.port)
+
+
+# what a worker process must see as its parent saw it: it reads its settings from the environment
+WORKER_SETTINGS = ("index_dir", "corpus_path", "embedder", "host", "port", "data_dir", "auth_required", "workers",
+                   "dense_index")
+
+
+def serve_workers(settings: Settings) -> None:
+    """uvicorn's supervisor binds the socket once and forks `settings.workers` processes that accept on it;
+    each loads the index folder (memory-mapped dense indexes are shared) and watches its CURRENT pointer."""
+    for name in WORKER_SETTINGS:
+        value = getattr(settings, name)
+        if value is not None:
+            os.environ[f"NOTESQA_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+    print_serve_banner(settings.host, settings.port)
+    uvicorn.run("service.cli.main:worker_app", factory=True, host=settings.host, port=settings.port,
+                workers=settings.workers)
+
+
+def worker_app() -> FastAPI:
+    """The app of one `serve --workers` process (uvicorn calls this in each worker)."""
+    settings = Settings()
+    qa_service = QAService.load(settings)  # an error ends this worker; the supervisor starts another
+    registry = preload_collections(settings, qa_service)
+    return create_app(settings, qa_service=qa_service, registry=registry)
 
 
 def print_serve_banner(host: str, port: int) -> None:
@@ -119,7 +160,8 @@ def ask(question: Annotated[str, typer.Argument(help="The question.")], index: I
         embedder: EmbedderOption = None, json_output: JsonOption = False,
         doc_ids: Annotated[list[str] | None, typer.Option("--doc-id", help="Answer from this document only "
                                                           "(repeat for several).")] = None) -> None:
-    """Answer a question from the index, with citations (--json adds fact, fact_citation, confidence)."""
+    """Answer a question from the index, with citations (--json adds fact, fact_citation, confidence).
+    With NOTESQA_LLM_BASE_URL set, a language model writes the answer and its claims are verified."""
     qa_service = load_service(make_settings(index_dir=index, embedder=embedder))
     try:
         response = qa_service.ask(question, top_k, doc_ids or None)
@@ -131,6 +173,10 @@ def ask(question: Annotated[str, typer.Argument(help="The question.")], index: I
     typer.secho(response.answer, fg=typer.colors.YELLOW if response.abstained else None, bold=True)
     if response.fact:
         typer.echo(f"fact: {response.fact}   confidence {response.confidence:.2f}")
+    if response.engine == "llm" or response.engine_note:  # only when NOTESQA_LLM_BASE_URL turns the LLM on
+        typer.echo(f"engine: {response.engine}" + (f" ({response.engine_note})" if response.engine_note else ""))
+    for claim in response.unsupported:
+        typer.secho(f"unsupported, dropped: {claim.claim}  ({claim.reason})", fg=typer.colors.RED)
     for citation in response.citations:
         typer.echo()
         typer.secho(citation_heading(citation.model_dump()), fg=typer.colors.CYAN)

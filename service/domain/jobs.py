@@ -17,6 +17,7 @@ A job state that cannot be written (a full disk) never stops the job: the state 
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import os
 import re
@@ -181,6 +182,7 @@ class JobRunner:
         self._workers: dict[str, threading.Thread] = {}
         self._embedder: Embedder | None = None
         self._stopping = threading.Event()
+        self._recovery_lock: Any = None  # the open file whose flock makes this process the one that recovers
 
     # --- submitting ----------------------------------------------------------------------------
     def create(self, collection: str, action: str, doc_id: str | None = None) -> Job:
@@ -229,7 +231,21 @@ class JobRunner:
         return job
 
     def recover(self) -> list[Job]:
-        """At start-up: re-run jobs a crash interrupted, and resync collections whose sources changed."""
+        """At start-up: re-run jobs a crash interrupted, and resync collections whose sources changed.
+
+        Of the processes sharing a data folder (`serve --workers N`), one recovers: the first to take the
+        recovery lock, held for its lifetime. A process that dies releases it, so the worker started in
+        its place recovers what it left running."""
+        self.jobs.folder.mkdir(parents=True, exist_ok=True)
+        if self._recovery_lock is None:
+            lock = (self.jobs.folder / ".recovery.lock").open("a")
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.close()
+                log.info("another process serving this data folder recovers its jobs")
+                return []
+            self._recovery_lock = lock
         self.jobs.prune()
         requeued: list[Job] = []
         for job in reversed(self.jobs.all()):  # oldest first
@@ -267,6 +283,9 @@ class JobRunner:
         deadline = time.monotonic() + timeout
         for worker in workers:
             worker.join(max(0.0, deadline - time.monotonic()))
+        if self._recovery_lock is not None:
+            self._recovery_lock.close()  # closing releases the flock: a restart in this process recovers
+            self._recovery_lock = None
 
     # --- running -------------------------------------------------------------------------------
     def _build_embedder(self) -> Embedder:
@@ -358,7 +377,8 @@ class JobRunner:
         except EmbedderError as exc:
             raise BuildError(f"the embedder cannot be loaded: {exc}") from exc
         report = build_index(store.sources_dir(collection), index_dir, self.settings.embedder,
-                             show_progress=False, embedder=embedder, progress=progress)
+                             show_progress=False, embedder=embedder, progress=progress,
+                             dense_index=self.settings.dense_index)
         progress("swapping", 0, 0)
         if self.registry is not None:
             try:

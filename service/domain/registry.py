@@ -80,7 +80,7 @@ class CollectionRegistry:
             entry = self._entries.get(name)
             if name == self.default_name:
                 entry.service.reload()
-                entry.snapshot = _snapshot_name(entry.service)
+                entry.snapshot, entry.failed_pointer = _snapshot_name(entry.service), None
                 return entry
             pointer = current_snapshot_path(self.store.index_dir(name))
             if pointer is None:
@@ -154,6 +154,8 @@ class CollectionRegistry:
 
     # --- noticing snapshots built by another process (the CLI) ---------------------------------
     def check_for_changes(self) -> None:
+        if self.settings.workers > 1:
+            self._check_default()
         for name in self.store.names():
             if name == self.default_name:
                 continue
@@ -170,6 +172,23 @@ class CollectionRegistry:
             except SnapshotError as exc:
                 log.error("collection %s: snapshot %s cannot be loaded, still serving %s: %s",
                           name, wanted, entry.snapshot, exc)
+
+    def _check_default(self) -> None:
+        """With several worker processes no signal reaches them all: each follows the default index folder's
+        CURRENT pointer itself, so all of them serve a new snapshot within one watch interval."""
+        entry = self._entries[self.default_name]
+        pointer = current_snapshot_path(self.settings.index_dir)
+        wanted = pointer.name if pointer else None
+        if wanted is None or wanted in (entry.snapshot, entry.failed_pointer):
+            return
+        try:
+            self.reload(self.default_name)
+        except (SnapshotError, EmbedderError, OSError) as exc:
+            entry.failed_pointer = wanted
+            log.error("default collection: snapshot %s cannot be loaded, still serving %s: %s",
+                      wanted, entry.snapshot, exc)
+        else:
+            log.info("default collection: now serving snapshot %s", entry.snapshot)
 
     def start_watching(self, interval: float) -> None:
         if interval <= 0 or self._watcher is not None:
