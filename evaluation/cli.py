@@ -22,20 +22,20 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
-from typer.core import TyperGroup
 
 from evaluation.datasets import SCOPED_SUFFIX, WITHHELD_SUFFIX, DatasetError, dataset_name, load_dataset
 from evaluation.report import (METRIC_LABELS, METRIC_ROWS, Result, fmt, new_run_dir, one_decimal, save_results,
                                where_worse, write_run)
 from evaluation.runner import ALL_SYSTEMS, KS, SYSTEM_LABELS, HTTPClient, InProcessClient, SearchOnlyClient, run_systems
 from evaluation.scoring import summarize
+from service.cli import common as cli  # the shared helpers: settings, index loading, errors
 
 DEFAULT_CACHE_DIR = Path("var/eval-cache")
 DEFAULT_COMBINED_INDEX = Path("var/combined-index")
 console = Console(highlight=False)
 
 
-class DefaultRunGroup(TyperGroup):
+class DefaultRunGroup(cli.SummaryGroup):
     """`notesqa eval DATASET ...` runs `notesqa eval run DATASET ...` (the command's original form)."""
 
     def parse_args(self, ctx, args: list[str]) -> list[str]:
@@ -75,10 +75,6 @@ SeedOpt = Annotated[list[Path] | None, typer.Option(
     "--seed-index", file_okay=False,
     help="With several --corpus: index folders whose embedding caches seed the combined index's.")]
 
-def _cli():
-    from service.cli import common as cli  # the shared helpers (settings, index loading, errors); imported late: no cycle
-
-    return cli
 
 
 def print_metrics(metrics: dict, title: str) -> None:
@@ -109,10 +105,32 @@ def print_side_by_side(results: list[Result], title: str) -> None:
         console.print("NotesQA does not beat LangChain on: " + "; ".join(worse))
 
 
+def print_conversations(parts: list[Result], title: tuple[str, str]) -> None:
+    """A conversation set: follow-ups, the same questions asked in full and first turns side by side, then
+    the gap and the resolved rate (conversations.conversation_results' three results, follow-ups first)."""
+    from evaluation.conversations import CONVERSATION_KEYS, gap_verdict, part_name
+
+    follow = parts[0].metrics
+    table = Table(title=f"{title[0]}: {follow.get('conversations')} conversations, {follow['questions']} follow-ups; "
+                        f"{title[1]}", title_justify="left")
+    table.add_column("metric")
+    for r in parts:
+        table.add_column(part_name(r), justify="right")
+    table.add_row("questions", *(str(r.metrics["questions"]) for r in parts))
+    table.add_row("answerable / unanswerable", *(f"{r.metrics['answerable']} / {r.metrics['unanswerable']}"
+                                                 for r in parts))
+    for key, label in METRIC_LABELS.items():
+        if key not in CONVERSATION_KEYS and any(r.metrics.get(key) is not None for r in parts):
+            table.add_row(label, *(fmt(key, r.metrics.get(key)) for r in parts))
+    console.print(table)
+    console.print(f"{METRIC_LABELS['follow_up_accuracy_gap']}: {gap_verdict(follow)}", markup=False)
+    for key in ("in_full_accuracy", "first_turn_accuracy", "resolved_rate"):
+        console.print(f"{METRIC_LABELS[key]}: {fmt(key, follow.get(key))}", markup=False)
+
+
 def _prepare_index(corpora: list[Path], index: Path | None, embedder: str | None, seed: list[Path],
                    out_dir: Path) -> tuple[Path, list[Path]]:
     """-> (index folder, the corpora it holds: those given, else the one its manifest names)."""
-    cli = _cli()
     from evaluation.combined import seed_embedding_cache, write_combined_corpus
     from index.builder import BuildError, build_index
     from index.loading import SourceError
@@ -176,8 +194,7 @@ class EvalOptions:
 def run_evaluation(datasets: list[Path], options: EvalOptions) -> list[Result]:
     import httpx
 
-    cli = _cli()
-    unknown = [s for s in options.systems if s not in ALL_SYSTEMS]
+    unknown = [s for s in options.systems if s not in ALL_SYSTEMS and s != "notesqa-llm"]
     if unknown:
         cli.fail(f"unknown system(s) {', '.join(unknown)}: choose from {', '.join(ALL_SYSTEMS)}", cli.EXIT_BAD_INPUT)
     if options.api and options.systems != ("notesqa",):
@@ -190,10 +207,22 @@ def run_evaluation(datasets: list[Path], options: EvalOptions) -> list[Result]:
                  "(drop --api)", cli.EXIT_BAD_INPUT)
     if options.withhold_evidence and options.scoped:
         cli.fail("--withhold-evidence asks of the whole index; run --scoped separately", cli.EXIT_BAD_INPUT)
-    try:
-        loaded = [(dataset_name(path), path, load_dataset(path, limit=options.limit)) for path in datasets]
+    from evaluation.conversations import (FOLLOW_UPS_SUFFIX, Conversation, conversation_parts, conversation_results,
+                                          is_conversation_dataset, is_follow_ups_result, load_conversations,
+                                          run_conversations)
+
+    try:  # a set with `turns` is a conversation set (evaluation/conversations.py)
+        loaded = [(dataset_name(path), path, load_conversations(path, limit=options.limit)
+                   if is_conversation_dataset(path) else load_dataset(path, limit=options.limit))
+                  for path in datasets]
     except DatasetError as exc:
         cli.fail(str(exc), cli.EXIT_BAD_INPUT)
+    if any(isinstance(items[0], Conversation) for _, _, items in loaded):
+        if options.systems != ("notesqa",):
+            cli.fail("a conversation set is asked of NotesQA only (the baselines keep no conversation): "
+                     "run it with `eval run` and no --systems", cli.EXIT_BAD_INPUT)
+        if options.scoped or options.withhold_evidence:
+            cli.fail("--scoped and --withhold-evidence do not apply to a conversation set", cli.EXIT_BAD_INPUT)
     names = [name for name, _, _ in loaded]
     if len(set(names)) != len(names):  # two files with one stem: tell them apart by folder
         loaded = [(f"{path.resolve().parent.name}/{name}", path, items) for name, path, items in loaded]
@@ -221,6 +250,14 @@ def run_evaluation(datasets: list[Path], options: EvalOptions) -> list[Result]:
                 clients[name] = InProcessClient(qa)
             elif name in ("keyword", "dense"):
                 clients[name] = SearchOnlyClient(qa, name)
+            elif name == "notesqa-llm":
+                from evaluation.llm_client import LLMClient
+
+                try:
+                    clients[name] = LLMClient.from_settings(qa, settings)
+                except ValueError as exc:
+                    cli.fail(str(exc), cli.EXIT_BAD_INPUT)
+                config.update(llm=f"{settings.llm_base_url} (model {settings.llm_model})")
             elif name == "langchain":
                 if not corpora:
                     cli.fail("the LangChain baseline needs the corpus: pass --corpus", cli.EXIT_BAD_INPUT)
@@ -235,11 +272,20 @@ def run_evaluation(datasets: list[Path], options: EvalOptions) -> list[Result]:
     started = time.perf_counter()
     try:
         for name, path, items in loaded:
+            if isinstance(items[0], Conversation):
+                metrics, records = run_conversations(items, clients["notesqa"], top_k=options.top_k,
+                                                     concurrency=options.concurrency)
+                results += conversation_results(name, "notesqa", metrics, records)
+                continue
             per_system = run_systems(items, clients, top_k=options.top_k, concurrency=options.concurrency,
                                      scoped=options.scoped)
             for system, records in per_system.items():
                 results.append(Result(name + (SCOPED_SUFFIX if options.scoped else ""), system,
                                       summarize(records, ks=KS), records))
+            if "notesqa-llm" in clients:
+                from evaluation.llm_client import add_figures
+
+                add_figures(results[-len(per_system):], clients, len(items))
             if options.withhold_evidence:
                 from evaluation.withheld import run_withheld
 
@@ -257,12 +303,28 @@ def run_evaluation(datasets: list[Path], options: EvalOptions) -> list[Result]:
                 client.close()
     config["seconds"] = round(time.perf_counter() - started, 1)
     where = f"API {options.api}" if options.api else "in-process"
+    parts_of = {r.dataset: conversation_parts(results, r) for r in results if is_follow_ups_result(r)}
+    in_a_conversation_table = {part.dataset for parts in parts_of.values() for part in parts}
     for name in dict.fromkeys(r.dataset for r in results):
         group = [r for r in results if r.dataset == name]
-        if len(group) == 1:
+        if name in parts_of:
+            print_conversations(parts_of[name],
+                                (name.removesuffix(FOLLOW_UPS_SUFFIX), f"top_k={options.top_k}, {where}"))
+        elif name in in_a_conversation_table:
+            continue
+        elif len(group) == 1:
             print_metrics(group[0].metrics, f"{name}: top_k={options.top_k}, {where}")
         else:
             print_side_by_side(group, f"{name}: {len(group[0].records)} questions, systems side by side")
+        if "notesqa-llm" in clients:
+            from evaluation.llm_client import figures_table
+
+            table = Table(title=f"{name}: the LLM engine's own figures", title_justify="left")
+            for column in ["metric", *(r.system for r in group)]:
+                table.add_column(column)
+            for row in figures_table(group):
+                table.add_row(*row)
+            console.print(table)
     write_run(run_dir, results, config, SYSTEM_LABELS)
     typer.echo(f"Wrote {run_dir}/ (report.md, metrics.json, per_question.jsonl, plots)")
     if options.out:
@@ -289,7 +351,8 @@ def run_command(
         limit: LimitOpt = None, top_k: TopKOpt = 5, out: OutOpt = None, out_dir: OutDirOpt = None,
         save_results_to: SaveOpt = None,
         systems: Annotated[str, typer.Option(
-            help=f"Comma-separated systems to run side by side: {', '.join(ALL_SYSTEMS)}.")] = "notesqa",
+            help=f"Comma-separated systems to run side by side: {', '.join(ALL_SYSTEMS)}, and notesqa-llm "
+                 "(the LLM engine; needs NOTESQA_LLM_BASE_URL).")] = "notesqa",
         embedder: EmbedderOpt = None, cache_dir: CacheOpt = DEFAULT_CACHE_DIR, seed_index: SeedOpt = None,
         withhold_evidence: WithholdOpt = False, scoped: ScopedOpt = False) -> None:
     """Score answers, citations and retrieval on question sets; write a run folder."""
@@ -325,7 +388,7 @@ def compare_command(
     try:
         comparison = compare_runs(run_a, run_b)
     except (FileNotFoundError, ValueError, KeyError) as exc:
-        _cli().fail(f"cannot compare: {exc}", 2)
+        cli.fail(f"cannot compare: {exc}", 2)
     table = Table(title=f"{run_b} vs {run_a}", title_justify="left")
     for column in ("dataset", "system", "metric", "A", "B", "B − A"):
         table.add_column(column, justify="right" if column in ("A", "B", "B − A") else "left")
@@ -371,13 +434,13 @@ def convert_command(
         else:
             questions, passages = convert_csv(source, lang=lang), []
     except ConversionError as exc:
-        _cli().fail(str(exc), 2)
+        cli.fail(str(exc), 2)
     written = write_jsonl(questions, out)
     unanswerable = sum(1 for q in questions if not q["answerable"])
     typer.echo(f"Wrote {written} questions ({unanswerable} unanswerable) to {out}")
     if corpus_out is not None:
         if not passages:
-            _cli().fail("--corpus-out needs a squad file (a CSV names existing documents)", 2)
+            cli.fail("--corpus-out needs a squad file (a CSV names existing documents)", 2)
         typer.echo(f"Wrote {write_jsonl(passages, corpus_out)} passages to {corpus_out}")
 
 
@@ -395,7 +458,7 @@ def readme_command(
     try:
         changed = update_readme(readme, results_dir, check=check, append=append)
     except ReadmeError as exc:
-        _cli().fail(str(exc), 2)
+        cli.fail(str(exc), 2)
     if check:
         typer.echo(f"{readme}: {'out of date' if changed else 'up to date'}")
         raise typer.Exit(1 if changed else 0)

@@ -1,6 +1,6 @@
 """Run a dataset through one or more systems (in-process or over HTTP) and score every answer.
 
-A system is anything with `ask(question, top_k) -> (answer, ranked, latency_ms)`:
+A system is anything with `ask(question, top_k, doc_ids=None, history=()) -> (answer, ranked, latency_ms)`:
     answer:  the /v1/ask object: {"answer", "abstained", "citations": [{marker, doc_id,
              paragraph_id, paragraph_number, text, quote}, ...]}, and from NotesQA also "fact"
              (the concise answer, or None), "fact_citation" and "confidence" (the probability
@@ -8,6 +8,9 @@ A system is anything with `ask(question, top_k) -> (answer, ranked, latency_ms)`
     ranked:  the ranking the retrieval metrics are computed on, best first, RANK_DEPTH deep:
              [{"doc_id", "text", ...}, ...]
     latency: milliseconds of the answering call alone.
+    history: the conversation's earlier turns, oldest first, as a chat client sends them to /v1/ask:
+             [{"question", "answer", "paragraph_ids"}, ...]; NotesQA completes a follow-up from them,
+             the baselines have no notion of a conversation and ignore it.
 Systems: this project's pipeline (NotesQA.ask, or a running service), the keyword-only and
 dense-only searches of the same index, and the LangChain pipeline (evaluation.langchain_baseline).
 """
@@ -37,19 +40,24 @@ SYSTEM_LABELS = {
     "keyword": "keyword only (jieba BM25)",
     "dense": "dense only (same embedder)",
     "langchain": "LangChain FAISS + text splitter",
+    "notesqa-llm": "NotesQA + LLM (claims verified)",  # evaluation/llm_client.py; not in ALL_SYSTEMS: needs a server
 }
 ALL_SYSTEMS = ("notesqa", "keyword", "dense", "langchain")
 
 
+HistoryTurns = Sequence[dict]  # [{"question", "answer", "paragraph_ids"}, ...], oldest first (AskRequest.history)
+
+
 class QAClient(Protocol):
-    def ask(self, question: str, top_k: int, doc_ids: Sequence[str] | None = None) -> tuple[dict, list[dict], float]:
+    def ask(self, question: str, top_k: int, doc_ids: Sequence[str] | None = None, *,
+            history: HistoryTurns = ()) -> tuple[dict, list[dict], float]:
         """-> (the /v1/ask answer object, the ranked paragraphs for retrieval metrics, ask latency in ms);
-        `doc_ids`: only those documents are searched."""
+        `doc_ids`: only those documents are searched; `history`: the conversation's earlier turns."""
 
 
 def ranked_paragraphs(hits) -> list[dict]:
-    return [{"doc_id": h.paragraph.doc_id, "paragraph_id": h.paragraph.paragraph_id,
-             "paragraph_number": h.paragraph.paragraph_number, "text": h.paragraph.text} for h in hits]
+    return [{k: record[k] for k in ("doc_id", "paragraph_id", "paragraph_number", "text")}
+            for record in (h.record() for h in hits)]
 
 
 class InProcessClient:
@@ -66,12 +74,18 @@ class InProcessClient:
     def __init__(self, qa) -> None:  # qa: retrieval.pipeline.NotesQA
         self.qa = qa
 
-    def ask(self, question: str, top_k: int, doc_ids: Sequence[str] | None = None) -> tuple[dict, list[dict], float]:
+    def ask(self, question: str, top_k: int, doc_ids: Sequence[str] | None = None, *,
+            history: HistoryTurns = ()) -> tuple[dict, list[dict], float]:
+        from retrieval.conversation import Turn
+
+        turns = [Turn(t["question"], t.get("answer", ""), tuple(t.get("paragraph_ids") or ())) for t in history]
         started = time.perf_counter()
-        answer = self.qa.ask(question, top_k=top_k, doc_ids=doc_ids)
+        answer = self.qa.ask(question, top_k=top_k, doc_ids=doc_ids, history=turns).to_dict()
         latency = (time.perf_counter() - started) * 1000
-        ranked = ranked_paragraphs(self.qa.search(question, top_k=RANK_DEPTH, doc_ids=doc_ids))
-        return answer.to_dict(), ranked, latency
+        # the ranking of the question answered: a follow-up's own words would rank for the wrong thing
+        searched = answer.get("resolved_question") or question
+        ranked = ranked_paragraphs(self.qa.search(searched, top_k=RANK_DEPTH, doc_ids=doc_ids))
+        return answer, ranked, latency
 
 
 class SearchOnlyClient:
@@ -90,7 +104,8 @@ class SearchOnlyClient:
         self.name = mode
         self.cite_k = cite_k
 
-    def ask(self, question: str, top_k: int, doc_ids: Sequence[str] | None = None) -> tuple[dict, list[dict], float]:
+    def ask(self, question: str, top_k: int, doc_ids: Sequence[str] | None = None, *,
+            history: HistoryTurns = ()) -> tuple[dict, list[dict], float]:
         from evaluation.langchain_baseline import top_passage_answer
         from retrieval.query_analysis import expand_query
 
@@ -113,15 +128,21 @@ class HTTPClient:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
 
-    def ask(self, question: str, top_k: int, doc_ids: Sequence[str] | None = None) -> tuple[dict, list[dict], float]:
+    def ask(self, question: str, top_k: int, doc_ids: Sequence[str] | None = None, *,
+            history: HistoryTurns = ()) -> tuple[dict, list[dict], float]:
         scope = {"doc_ids": list(doc_ids)} if doc_ids is not None else {}
+        turns = {"history": [{"question": t["question"], "answer": t.get("answer", ""),
+                              "paragraph_ids": list(t.get("paragraph_ids") or [])} for t in history]} if history else {}
         started = time.perf_counter()
-        answer = self._http.post("/v1/ask", json={"question": question, "top_k": top_k, **scope})
+        answer = self._http.post("/v1/ask", json={"question": question, "top_k": top_k, **scope, **turns})
         latency = (time.perf_counter() - started) * 1000
         answer.raise_for_status()
-        search = self._http.post("/v1/search", json={"query": question, "top_k": RANK_DEPTH, **scope})
+        body = answer.json()
+        # as InProcessClient: rank for the question the service answered
+        searched = body.get("resolved_question") or question
+        search = self._http.post("/v1/search", json={"query": searched, "top_k": RANK_DEPTH, **scope})
         search.raise_for_status()
-        return answer.json(), search.json()["results"], latency
+        return body, search.json()["results"], latency
 
     def close(self) -> None:
         self._http.close()

@@ -3,11 +3,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from retrieval.conversation import Turn
-from retrieval.pipeline import NotesQA
+from retrieval.generation import GeneratorConfig, GroundedAnswerer, Outcome, create_generator
+from retrieval.generation.grounded import fallback
+from retrieval.pipeline import Answer, NotesQA
 from retrieval.validation import TextError, check_text
 from service.errors import DocumentNotFound, ParagraphNotFound, TopKOutOfRange, from_text_error
 from service.schemas import (AskResponse, DocumentDetail, DocumentList, DocumentSummary, Health, ParagraphOut,
@@ -15,6 +21,62 @@ from service.schemas import (AskResponse, DocumentDetail, DocumentList, Document
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Where a streamed LLM answer's pieces go: ("citations", [the prompt's numbered paragraphs]) once, then
+# ("delta", text)...; set by POST /v1/ask/stream around the one ask it makes (Operations.ask in between
+# knows nothing of streaming). None: the answer is generated whole.
+_stream_sink: ContextVar[Callable[[str, Any], None] | None] = ContextVar("notesqa_llm_stream_sink", default=None)
+
+
+@contextmanager
+def streaming_to(sink: Callable[[str, Any], None]) -> Iterator[None]:
+    """LLM answers asked in this block (this thread) are streamed to `sink` as they are written."""
+    token = _stream_sink.set(sink)
+    try:
+        yield
+    finally:
+        _stream_sink.reset(token)
+
+
+class StreamCancelled(Exception):
+    """Raised by a stream's sink when its client has gone: the answer being generated is abandoned."""
+
+
+class LLMAnswers:
+    """The process's language model: one client and one bound on answers in flight, for every collection."""
+
+    def __init__(self, settings: Settings) -> None:
+        config = GeneratorConfig(base_url=settings.llm_base_url or "", model=settings.llm_model,
+                                 api_key=settings.llm_api_key.get_secret_value(), timeout_s=settings.llm_timeout_s,
+                                 max_tokens=settings.llm_max_tokens, temperature=settings.llm_temperature)
+        self.answerer = GroundedAnswerer(create_generator(settings.llm_backend, config))
+        self.slots = threading.BoundedSemaphore(settings.llm_max_concurrent)
+
+
+@lru_cache(maxsize=4)
+def _llm_for(base_url: str, backend: str, model: str, api_key: str, timeout_s: float, max_tokens: int,
+             temperature: float, max_concurrent: int) -> LLMAnswers:
+    return LLMAnswers(Settings(llm_base_url=base_url, llm_backend=backend, llm_model=model, llm_api_key=api_key,
+                               llm_timeout_s=timeout_s, llm_max_tokens=max_tokens, llm_temperature=temperature,
+                               llm_max_concurrent=max_concurrent))
+
+
+def llm_answers(settings: Settings) -> LLMAnswers | None:
+    """The LLM these settings name (shared by every service with the same settings), or None when off."""
+    if not (settings.llm_base_url or "").strip():
+        return None
+    return _llm_for(settings.llm_base_url.strip(), settings.llm_backend, settings.llm_model,
+                    settings.llm_api_key.get_secret_value(), settings.llm_timeout_s, settings.llm_max_tokens,
+                    settings.llm_temperature, settings.llm_max_concurrent)
+
+
+def prompt_citations(numbered) -> list[dict]:
+    """The prompt's numbered paragraphs as citations (the stream's first event, before the answer is checked)."""
+    return [{"marker": s.marker, "doc_id": s.paragraph.doc_id, "title": s.title,
+             "paragraph_id": s.paragraph.paragraph_id, "paragraph_number": s.paragraph.paragraph_number,
+             "section": s.paragraph.section, "text": s.paragraph.text, "quote": s.shown, "start": s.paragraph.start,
+             "end": s.paragraph.end, "score": round(s.score, 4), "view_token": None, "kind": s.paragraph.kind}
+            for s in numbered]
 
 
 class QAService:
@@ -26,6 +88,7 @@ class QAService:
         # Several services sharing one embedder (collections) share one lock (`query_lock`).
         self._query_lock = query_lock or threading.Lock()
         self._reload_lock = threading.Lock()
+        self._llm = llm_answers(settings)
 
     @classmethod
     def load(cls, settings: Settings, *, query_lock: threading.Lock | None = None) -> QAService:
@@ -76,8 +139,48 @@ class QAService:
         self._check_text("question", question)
         self._check_top_k(top_k)
         with self._query_lock:
-            answer = self._pipeline.ask(question, top_k=top_k, doc_ids=doc_ids, history=history)
-        return AskResponse.from_answer(answer)
+            pipeline = self._pipeline
+            answer = pipeline.ask(question, top_k=top_k, doc_ids=doc_ids, history=history)
+        if self._llm is None:
+            return AskResponse.from_answer(answer)
+        return AskResponse.model_validate(self._llm_outcome(pipeline, answer).apply(answer.to_dict()))
+
+    def _llm_outcome(self, pipeline: NotesQA, answer: Answer) -> Outcome:
+        """The LLM's verified answer, or the reason the extractive one stands; never raises."""
+        llm = self._llm
+        question = answer.resolved_question or answer.question
+        plan = llm.answerer.plan(question, answer, pipeline.title)
+        if isinstance(plan, Outcome):
+            return plan
+        if not llm.slots.acquire(blocking=False):
+            return fallback("llm_busy", "every language model slot is answering another question")
+
+        def embed(texts):
+            with self._query_lock:  # the embedder is not safe to call from several threads
+                return pipeline.embedder.encode_query(texts)
+
+        sink = _stream_sink.get()
+        try:
+            if sink is None:
+                return llm.answerer.answer(plan, embed)
+            outcome, started = None, False
+            for piece in llm.answerer.stream(plan, embed):
+                if isinstance(piece, Outcome):
+                    outcome = piece
+                    continue
+                if not started:
+                    sink("citations", prompt_citations(plan.numbered))
+                    started = True
+                sink("delta", piece)
+            return outcome or fallback("llm_malformed", "the stream ended without an answer")
+        except StreamCancelled:
+            log.info("the client of a streamed LLM answer went away; generation stopped")
+            return fallback("llm_cancelled", "the client went away")
+        except Exception as exc:  # a bug or an unforeseen client error must not cost the answer
+            log.exception("the LLM answer failed")
+            return fallback("llm_error", f"{type(exc).__name__}: {str(exc)[:200]}")
+        finally:
+            llm.slots.release()
 
     def search(self, query: str, top_k: int = 10, doc_ids: list[str] | None = None) -> SearchResponse:
         self._check_text("query", query)

@@ -71,7 +71,7 @@ def test_ask_answers_with_a_verifiable_citation(api: httpx.Client) -> None:
     assert response.status_code == 200, response.text
     body = response.json()
     assert set(body) == {"answer", "abstained", "citations", "fact", "fact_citation", "confidence",
-                         "resolved_question", "conversation_id", "closest"}
+                         "resolved_question", "conversation_id", "closest", "engine", "unsupported", "engine_note"}
     assert body["abstained"] is False and body["closest"] == []
     assert "6月6日" in squeeze(body["answer"])
     assert "6月6日" in squeeze(body["fact"]) and 0 < body["confidence"] <= 1

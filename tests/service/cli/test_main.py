@@ -106,7 +106,7 @@ def test_ask_json_prints_the_api_answer(sample_index: Path) -> None:
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert set(answer) == {"answer", "abstained", "citations", "fact", "fact_citation", "confidence",
-                           "resolved_question", "conversation_id", "closest"}
+                           "resolved_question", "conversation_id", "closest", "engine", "unsupported", "engine_note"}
     assert not answer["abstained"] and answer["resolved_question"] is None  # no history: answered as asked
     assert "6月6日" in squeeze(answer["answer"])
     assert answer["citations"][0]["doc_id"] == "000_eb96d92128743acc"

@@ -184,7 +184,7 @@ def test_stream_events_in_order(stub_client: TestClient) -> None:
     done = events[-1][1]
     assert "".join(data["text"] for name, data in events if name == "delta") == done["answer"]
     assert set(done) == {"answer", "abstained", "citations", "fact", "fact_citation", "confidence",
-                         "resolved_question", "conversation_id", "closest"}
+                         "resolved_question", "conversation_id", "closest", "engine", "unsupported", "engine_note"}
     assert "kind" not in done["citations"][0]
 
 
