@@ -181,6 +181,12 @@ def ask(question: Annotated[str, typer.Argument(help="The question.")], index: I
         typer.echo()
         typer.secho(citation_heading(citation.model_dump()), fg=typer.colors.CYAN)
         typer.echo(f"    {citation.quote}")
+    if response.closest:  # an abstention: what came closest, to read, not an answer
+        typer.echo()
+        typer.echo("closest passages (not an answer):")
+        for rank, passage in enumerate(response.closest, start=1):
+            typer.secho(citation_heading({**passage.model_dump(), "marker": rank}), fg=typer.colors.CYAN)
+            typer.echo(f"    {passage.text}")
 
 
 @app.command()

@@ -95,6 +95,9 @@
       regenerate: "重新生成",
       closest: "最接近的段落（不是答案）",
       closestHint: "资料里与问题最接近的几段原文，供自行查看；它们没有回答这个问题。",
+      byLlm: "由语言模型根据引用段落写成，每句已与所引原文核对。",
+      fellBack: "语言模型这次没有作答，显示的是摘录答案。",
+      dropped: function (n) { return "删去了 " + n + " 句原文不支持的内容"; },
       scoped: function (name) { return "只在《" + name + "》中查找答案。"; }
     },
     en: {
@@ -144,6 +147,9 @@
       regenerate: "Regenerate",
       closest: "Closest passages (not an answer)",
       closestHint: "The passages of the notes nearest to the question, to read yourself; they do not answer it.",
+      byLlm: "Written by a language model from the cited passages; each sentence was checked against its source.",
+      fellBack: "The language model did not answer this time; this is the extracted answer.",
+      dropped: function (n) { return n + " sentence(s) the sources do not support were dropped"; },
       scoped: function (name) { return "Answers come from “" + name + "” only."; }
     }
   };
@@ -204,6 +210,8 @@
     ".ex:hover{border-color:var(--nq-accent);}",
     ".answer{white-space:pre-wrap;}",
     ".resolved{margin:0 0 6px;font-size:12px;color:#5b6472;overflow-wrap:anywhere;}",
+    ".engine{margin:6px 0 0;font-size:12px;color:#5b6472;}",
+    ".dropped{margin:6px 0 0;font-size:12px;color:#5b6472;}.dropped ul{margin:4px 0 0;padding-left:18px;}",
     ".fact{font-weight:700;color:#0f172a;}",
     ".streaming .answer::after{content:'';display:inline-block;width:7px;height:1em;margin-left:2px;vertical-align:-2px;background:var(--nq-accent);animation:nqblink 1s steps(2) infinite;}",
     ".marker{display:inline;padding:0 2px;margin:0 1px;border:none;border-radius:4px;background:var(--nq-soft);color:var(--nq-accent-text);font-size:.8em;font-weight:600;vertical-align:super;line-height:1;cursor:pointer;}",
@@ -842,6 +850,11 @@
         turn.fact = data.fact || null;  // bold only what the service names as the fact
         turn.abstained = !!data.abstained;
         turn.resolvedQuestion = typeof data.resolved_question === "string" ? data.resolved_question : null;
+        turn.engine = data.engine === "llm" ? "llm" : "extractive";
+        turn.engineNote = typeof data.engine_note === "string" ? data.engine_note : null;
+        turn.unsupported = Array.isArray(data.unsupported) ? data.unsupported.filter(function (u) {
+          return u && typeof u.claim === "string";
+        }) : [];
         turn.conversationId = data.conversation_id || null;
         turn.citations = withCited((data.citations || []).map(function (c) {
           var copy = Object.assign({}, c);
@@ -1162,6 +1175,7 @@
       box.appendChild(turn.answerNode);
       this.renderAnswerText(turn);
       if (turn.status === "stopped") box.appendChild(el("p", { class: "stopped-note", role: "status", text: T.stopped }));
+      if (turn.status === "done") this.renderEngine(turn, box);
       if (turn.abstained && turn.status === "done") {
         box.appendChild(el("p", { class: "hint", text: T.abstainHint }));
         if (turn.closest && turn.closest.length) this.renderClosest(turn, box);
@@ -1170,6 +1184,26 @@
       if (turn.status === "done" || turn.status === "stopped") this.renderActions(turn, box);
     }
     if (!quiet) this.scrollToEnd();
+  };
+
+  // which engine answered, when the service has a language model: what it wrote is marked as such, the
+  // claims verification dropped can be read, and a fallback to the extracted answer is said
+  Widget.prototype.renderEngine = function (turn, box) {
+    var T = this.T;
+    if (turn.engine === "llm") {
+      box.appendChild(el("p", { class: "engine", text: T.byLlm }));
+    } else if (turn.engineNote && turn.engineNote.indexOf("llm_skipped") !== 0) {  // skipped: nothing to say
+      box.appendChild(el("p", { class: "engine", text: T.fellBack }));
+    }
+    if (!turn.unsupported || !turn.unsupported.length) return;
+    var details = el("details", { class: "dropped" });
+    details.appendChild(el("summary", { text: T.dropped(turn.unsupported.length) }));
+    var list = el("ul");
+    turn.unsupported.forEach(function (u) {
+      list.appendChild(el("li", { text: u.claim + (u.reason ? "（" + u.reason + "）" : "") }));
+    });
+    details.appendChild(list);
+    box.appendChild(details);
   };
 
   Widget.prototype.renderAnswerText = function (turn) {

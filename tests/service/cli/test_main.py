@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import signal
@@ -122,6 +123,15 @@ def test_ask_prints_the_answer_then_the_citations(sample_index: Path) -> None:
     assert lines[2].startswith("[1] 资产追回问题不限成员名额政府间工作组临时议程说明")
     assert " · " in lines[2]  # the section follows the title
     assert "开幕" in lines[3]  # the quote
+    assert "closest passages" not in result.stdout  # only an abstention lists them
+
+
+def test_an_abstention_lists_the_closest_passages_as_no_answer(sample_index: Path) -> None:
+    result = notesqa("ask", "2030年世界杯在哪里举办？", "--index", sample_index)
+    assert result.returncode == 0, result.stderr
+    head, _, closest = result.stdout.partition("closest passages (not an answer):")
+    assert "资料中没有找到相关内容" in head
+    assert re.search(r"^\[1\] \S", closest.strip(), re.M), result.stdout
 
 
 @pytest.mark.slow
