@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -342,6 +342,9 @@ def run_evaluation(datasets: list[Path], options: EvalOptions) -> list[Result]:
     return results
 
 
+Engine = Literal["extractive", "llm"]
+
+
 @eval_app.command("run")
 def run_command(
         datasets: DatasetsArg, index: IndexOpt = None, corpus: CorpusOpt = None,
@@ -354,9 +357,14 @@ def run_command(
             help=f"Comma-separated systems to run side by side: {', '.join(ALL_SYSTEMS)}, and notesqa-llm "
                  "(the LLM engine; needs NOTESQA_LLM_BASE_URL).")] = "notesqa",
         embedder: EmbedderOpt = None, cache_dir: CacheOpt = DEFAULT_CACHE_DIR, seed_index: SeedOpt = None,
-        withhold_evidence: WithholdOpt = False, scoped: ScopedOpt = False) -> None:
+        withhold_evidence: WithholdOpt = False, scoped: ScopedOpt = False,
+        engine: Annotated[Engine, typer.Option(
+            help="llm: the LLM engine (notesqa-llm) side by side with the extractive one in the same run; "
+                 "short for --systems notesqa,notesqa-llm.")] = "extractive") -> None:
     """Score answers, citations and retrieval on question sets; write a run folder."""
     chosen = tuple(dict.fromkeys(s.strip() for s in systems.split(",") if s.strip()))
+    if engine == "llm":
+        chosen = tuple(dict.fromkeys(("notesqa", *chosen, "notesqa-llm")))
     run_evaluation(datasets, EvalOptions(
         systems=chosen, index=index, corpus=corpus, api=api, api_key=api_key, concurrency=concurrency, limit=limit,
         top_k=top_k, out=out, out_dir=out_dir, save=save_results_to, embedder=embedder, cache_dir=cache_dir,

@@ -166,6 +166,15 @@ def test_eval_run_rejects_bad_options(args: list[str], message: str, tmp_path: P
     assert message in result.output
 
 
+def test_eval_engine_llm_runs_the_llm_engine_beside_the_extractive_one_and_needs_a_model(
+        sample_index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOTESQA_LLM_BASE_URL", raising=False)
+    result = invoke("eval", "run", SAMPLE_DEV, "--index", sample_index, "--engine", "llm", "--limit", "1",
+                    "--out-dir", tmp_path / "run")
+    assert result.exit_code == 2
+    assert "the notesqa-llm system needs a language model: set NOTESQA_LLM_BASE_URL" in result.output
+
+
 def test_eval_run_with_the_evidence_withheld(tiny: dict[str, Path], tmp_path: Path) -> None:
     run = tmp_path / "run"
     result = invoke("eval", "run", tiny["questions"], "--index", tiny["index"], "--withhold-evidence",
