@@ -116,13 +116,21 @@ class Operations:
             conversation_id, owner, turn)})
         self.audit_query(who, "ask", name, question, started, cited=sorted({c.doc_id for c in response.citations}),
                          abstained=response.abstained)
-        if self.auth_enabled():
-            def signed(passages: list) -> list:
-                return [p.model_copy(update={"view_token": self.view_links.sign(name, p.doc_id)}) for p in passages]
+        return response.model_copy(update={"citations": self.signed(name, response.citations),
+                                           "closest": self.signed(name, response.closest)})
 
-            response = response.model_copy(update={"citations": signed(response.citations),
-                                                   "closest": signed(response.closest)})
-        return response
+    def signed(self, collection: str | None, passages: list) -> list:
+        """`passages` (schema objects, or dicts as a stream sends them) with a view token each, once keys are
+        required: the viewer a citation links to carries no key."""
+        if not self.auth_enabled():
+            return passages
+        name = collection or self.settings.default_collection
+
+        def token(doc_id: str) -> str:
+            return self.view_links.sign(name, doc_id)
+
+        return [{**p, "view_token": token(p["doc_id"])} if isinstance(p, dict)
+                else p.model_copy(update={"view_token": token(p.doc_id)}) for p in passages]
 
     def search(self, who: Principal, collection: str | None, query: str, top_k: int,
                doc_ids: list[str] | None) -> SearchResponse:

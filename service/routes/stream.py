@@ -91,6 +91,8 @@ async def ask_stream(body: AskRequest, ops: OperationsDep, caller: CallerDep,
     def sink(kind: str, data: Any) -> None:
         if cancelled.is_set():  # the client went away: stop generating
             raise StreamCancelled
+        if kind == "citations":  # the prompt's paragraphs open the viewer like the final citations
+            data = ops.signed(body.collection, data)
         loop.call_soon_threadsafe(pieces.put_nowait, (kind, data))
 
     def work() -> tuple[AskResponse, dict[int, str | None]]:

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from service.domain.keys import KeyStore
 from service.local_server import LocalServer, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -136,6 +137,28 @@ def test_the_stream_sends_the_model_s_tokens_then_the_verified_answer(llm_api: h
     done = got[-1][1]
     assert done["engine"] == "llm" and "2009年1月" in done["answer"].replace(" ", "")
     assert "2009" in "".join(deltas)
+
+
+@pytest.mark.llm
+@pytest.mark.slow
+def test_with_keys_the_streamed_prompt_paragraphs_open_the_viewer_too(llm_server: LLMServer, sample_index: Path,
+                                                                       tmp_path: Path):
+    """The widget's viewer carries no key: the paragraphs streamed before the answer is checked are signed
+    like the final citations."""
+    data = tmp_path / "data"
+    _, token = KeyStore(data / "keys.json").create("reader", "reader", ["default"])
+    with LocalServer(sample_index, log_path=tmp_path / "serve.log", env={
+            "NOTESQA_LLM_BASE_URL": llm_server.url, "NOTESQA_LLM_TIMEOUT_S": LLM_TIMEOUT_S,
+            "NOTESQA_STREAM_DELAY_MS": "0", "NOTESQA_DATA_DIR": str(data)}) as server:
+        with httpx.stream("POST", f"{server.url}/v1/ask/stream", json={"question": ANSWERED}, timeout=300,
+                          headers={"Authorization": f"Bearer {token}"}) as response:
+            assert response.status_code == 200
+            first_kind, first = next(events(response))
+        assert first_kind == "citations" and first["citations"]
+        for passage in first["citations"]:
+            opened = httpx.get(f"{server.url}/v1/documents/{passage['doc_id']}",
+                               params={"view": passage["view_token"]}, timeout=60)
+            assert opened.status_code == 200, opened.text
 
 
 @pytest.mark.llm
