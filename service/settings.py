@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from index.dense import DenseIndexError, dense_backend
 from index.embedders import DEFAULT_EMBEDDER, EmbedderError, check_embedder_spec
+from retrieval.generation.base import GeneratorConfig  # the LLM's defaults have one home, beside the generator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_CORPUS = PROJECT_ROOT / "corpus"
@@ -71,11 +72,12 @@ class Settings(BaseSettings):
     # --- optional LLM answers (retrieval/generation/, service/domain/qa_service.py); off unless a base URL is set ---
     llm_base_url: str | None = None  # an OpenAI-compatible API, e.g. http://127.0.0.1:8081/v1 (vLLM, Ollama, llama.cpp)
     llm_backend: str = "openai-compatible"  # the generator (retrieval/generation/factory.py)
-    llm_model: str = "default"  # the model name sent; llama.cpp's server answers with the one it loaded
-    llm_api_key: SecretStr = SecretStr("not-needed")  # sent as the bearer token; local servers ignore it
-    llm_timeout_s: float = Field(default=30.0, gt=0)  # one whole answer, streamed or not; then the extractive one
-    llm_max_tokens: int = Field(default=256, ge=16, le=8192)
-    llm_temperature: float = Field(default=0.0, ge=0, le=2)
+    llm_model: str = GeneratorConfig.model  # the model name sent; llama.cpp's server answers with the one it loaded
+    llm_api_key: SecretStr = SecretStr(GeneratorConfig.api_key)  # sent as the bearer token; local servers ignore it
+    # one whole answer, streamed or not; past it the extractive answer is given
+    llm_timeout_s: float = Field(default=GeneratorConfig.timeout_s, gt=0)
+    llm_max_tokens: int = Field(default=GeneratorConfig.max_tokens, ge=16, le=8192)
+    llm_temperature: float = Field(default=GeneratorConfig.temperature, ge=0, le=2)
     llm_max_concurrent: int = Field(default=2, ge=1)  # answers generated at once; a question past them is answered
     # extractively at once (engine_note llm_busy) rather than queued behind answers that take seconds each
 
