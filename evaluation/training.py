@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 from evaluation.dataset_converters import convert_squad
 from evaluation.datasets import EvalItem, load_dataset
+from evaluation.reader_training import reader_command
 from evaluation.scoring import answer_correct, char_f1, evidence_in, normalize_span
 from service.cli.common import SummaryGroup
 from index.builder import build_index
@@ -428,3 +429,6 @@ def answers_command(
     model.save(out)
     typer.echo(json.dumps(report, ensure_ascii=False, indent=1))
     typer.echo(f"wrote {out}")
+
+
+train_app.command("reader")(reader_command)

@@ -12,11 +12,13 @@ import numpy as np
 from index.embedders import DEFAULT_EMBEDDER, Embedder, create_embedder
 from index.models import Paragraph
 from index.snapshot import Snapshot, load_snapshot
+from retrieval.answer.fact import FactSettings, read_fact
 from retrieval.answer.features import CorpusStats
 from retrieval.answer.model import DEFAULT_MODEL, load_model
 from retrieval.answer.question import AnalysedQuestion, analyse_question
 from retrieval.answer.reader import AnswerReader, ReaderSettings
-from retrieval.answer.render import render
+from retrieval.answer.render import RenderedAnswer, render
+from retrieval.answer.span_reader import DEFAULT_READER, SpanReader, load_reader
 from retrieval.conversation import ConversationSettings, Turn, resolve
 from retrieval.query_analysis import schedule_day, with_equivalents
 from retrieval.search import HybridSearcher, SearchHit, SearchSettings
@@ -87,8 +89,11 @@ class NotesQA:
     def __init__(self, snapshot: Snapshot, embedder: Embedder, search_settings: SearchSettings | None = None,
                  reader_settings: ReaderSettings | None = None, ask_settings: AskSettings | None = None,
                  model_path: str | Path | None = DEFAULT_MODEL,
-                 conversation_settings: ConversationSettings | None = None) -> None:
-        """`model_path` None: no fitted answer model (the training command computes features only)."""
+                 conversation_settings: ConversationSettings | None = None,
+                 span_reader_path: str | Path | None = DEFAULT_READER,
+                 fact_settings: FactSettings | None = None) -> None:
+        """`model_path` None: no fitted answer model (the training command computes features only);
+        `span_reader_path` None: facts are the answer model's best spans, not the span reader's."""
         self.snapshot = snapshot
         self.embedder = embedder
         self.searcher = HybridSearcher(snapshot, embedder, search_settings)
@@ -96,6 +101,8 @@ class NotesQA:
         titles = {doc_id: info["title"] for doc_id, info in snapshot.documents.items()}
         self.stats = CorpusStats.of(snapshot.keyword_df, searchable, titles)
         self.reader = AnswerReader(self.stats, load_model(model_path) if model_path else None, reader_settings)
+        self.span_reader: SpanReader | None = load_reader(span_reader_path) if span_reader_path else None
+        self.fact_settings = fact_settings or FactSettings()
         self.ask_settings = ask_settings or AskSettings()
         self.conversation_settings = conversation_settings or ConversationSettings()
         self._by_id = {(p.doc_id, p.paragraph_id): p for p in snapshot.paragraphs}
@@ -110,8 +117,10 @@ class NotesQA:
         """This facade's embedder, settings and fitted answer model over another snapshot (evaluation
         withholds paragraphs this way)."""
         qa = NotesQA(snapshot, self.embedder, self.searcher.settings, self.reader.settings, self.ask_settings,
-                     model_path=None, conversation_settings=self.conversation_settings)
-        qa.reader.model = self.reader.model  # the same fitted model, whatever file it came from
+                     model_path=None, conversation_settings=self.conversation_settings, span_reader_path=None,
+                     fact_settings=self.fact_settings)
+        qa.reader.model = self.reader.model  # the same fitted models, whatever files they came from
+        qa.span_reader = self.span_reader
         return qa
 
     @property
@@ -215,8 +224,24 @@ class NotesQA:
         hits = self.fused_hits(analysed, max(top_k, self.ask_settings.rerank_depth), doc_ids=doc_ids,
                                prefer_doc_ids=prefer)
         reading = self.reader.read(analysed, hits)
-        return text, reading, render(reading, analysed.english, self.reader.abstain_below,
-                                     self.ask_settings.answer_max_chars, self.reader.settings.unit_max_chars)
+        chosen = self.fact_settings.choose_from_paragraphs
+        if self.span_reader is not None and chosen and reading.best is not None:
+            spans = self.span_reader.read(text, [h.paragraph.text for h in reading.hits[:chosen]], top=1)
+            if spans:
+                reading = self.reader.reread(analysed, reading, spans[0].passage, spans[0].start, spans[0].end)
+        rendered = render(reading, analysed.english, self.reader.abstain_below,
+                          self.ask_settings.answer_max_chars, self.reader.settings.unit_max_chars)
+        return text, reading, self._with_fact(text, rendered)
+
+    def _with_fact(self, question: str, rendered: RenderedAnswer) -> RenderedAnswer:
+        """The span reader's fact inside the shown part of the cited paragraph, where it finds one."""
+        if self.span_reader is None or rendered.abstained or rendered.shown_offsets is None:
+            return rendered
+        text = rendered.claims[0].hit.paragraph.text
+        found = read_fact(self.span_reader, question, text, rendered.shown_offsets, self.fact_settings)
+        if found is not None:
+            rendered.fact, rendered.fact_offsets = text[found[0]:found[1]], found
+        return rendered
 
     def documents(self) -> list[dict]:
         return list(self.snapshot.documents.values())

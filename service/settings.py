@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from index.dense import DenseIndexError, dense_backend
 from index.embedders import DEFAULT_EMBEDDER, EmbedderError, check_embedder_spec
+from retrieval.answer.span_reader import DEFAULT_READER
 from retrieval.generation.base import GeneratorConfig  # the LLM's defaults have one home, beside the generator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +32,8 @@ class Settings(BaseSettings):
     index_dir: Path = Path("var/index")
     corpus_path: Path = SAMPLE_CORPUS
     embedder: str = DEFAULT_EMBEDDER
+    # the fine-tuned span reader that names the fact (`notesqa train reader`); "none": the answer model's spans
+    span_reader: str = str(DEFAULT_READER)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     max_question_chars: int = Field(default=2000, ge=1)
@@ -80,6 +83,10 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(default=GeneratorConfig.temperature, ge=0, le=2)
     llm_max_concurrent: int = Field(default=2, ge=1)  # answers generated at once; a question past them is answered
     # extractively at once (engine_note llm_busy) rather than queued behind answers that take seconds each
+
+    @property
+    def span_reader_path(self) -> Path | None:
+        return None if self.span_reader.strip().lower() in ("", "none") else Path(self.span_reader)
 
     @field_validator("embedder")
     @classmethod

@@ -27,21 +27,23 @@ class RenderedAnswer:
     fact: str | None
     fact_offsets: tuple[int, int] | None  # in the cited paragraph's text
     confidence: float
+    shown_offsets: tuple[int, int] | None = None  # the part of the cited paragraph the answer shows
 
 
 def abstention(english: bool, confidence: float = 0.0) -> RenderedAnswer:
     return RenderedAnswer(ABSTAIN_MESSAGE_EN if english else ABSTAIN_MESSAGE, True, [], None, None, confidence)
 
 
-def _window(text: str, start: int, end: int, budget: int) -> tuple[str, int]:
-    """At most `budget` characters of `text` around [start, end), cut ends marked; -> (text, its offset)."""
+def _window(text: str, start: int, end: int, budget: int) -> tuple[str, int, int]:
+    """At most `budget` characters of `text` around [start, end), cut ends marked; -> (text, its start and
+    end in `text`)."""
     if len(text) <= budget:
-        return text, 0
+        return text, 0, len(text)
     spare = max(budget - (end - start), 0)
     left = max(0, min(start - spare // 2, len(text) - budget))
     right = min(len(text), max(end, left + budget))
     piece = text[left:right]
-    return (ELLIPSIS if left else "") + piece + (ELLIPSIS if right < len(text) else ""), left
+    return (ELLIPSIS if left else "") + piece + (ELLIPSIS if right < len(text) else ""), left, right
 
 
 def _passage(text: str, unit: Unit, unit_max_chars: int, budget: int) -> tuple[int, int]:
@@ -81,12 +83,13 @@ def render(reading: Reading, english: bool, abstain_below: float, answer_max_cha
     unit = info.unit.text
     fact_start, fact_end = info.unit.start + span.start, info.unit.start + span.end
     if len(unit) > answer_max_chars:
-        shown, _ = _window(unit, span.start, span.end, answer_max_chars)
+        shown, left, right = _window(unit, span.start, span.end, answer_max_chars)
         quote = unit
+        start, end = info.unit.start + left, info.unit.start + right
     else:
         start, end = _passage(hit.paragraph.text, info.unit, unit_max_chars, answer_max_chars)
         shown = quote = hit.paragraph.text[start:end].strip()
     fact = None if span.kind == "unit" else unit[span.start:span.end]
     fact_offsets = None if fact is None else (fact_start, fact_end)
     claim = Claim(hit, quote, 1)
-    return RenderedAnswer(f"{shown}[1]", False, [claim], fact, fact_offsets, reading.confidence)
+    return RenderedAnswer(f"{shown}[1]", False, [claim], fact, fact_offsets, reading.confidence, (start, end))

@@ -93,7 +93,8 @@ class QAService:
     @classmethod
     def load(cls, settings: Settings, *, query_lock: threading.Lock | None = None) -> QAService:
         """Raises index.snapshot.SnapshotError (missing, damaged, other embedder) or EmbedderError."""
-        return cls(NotesQA.load(settings.index_dir, settings.embedder), settings, query_lock=query_lock)
+        return cls(NotesQA.load(settings.index_dir, settings.embedder, span_reader_path=settings.span_reader_path),
+                   settings, query_lock=query_lock)
 
     @property
     def query_lock(self) -> threading.Lock:
@@ -128,7 +129,8 @@ class QAService:
         with self._reload_lock:
             # Loading runs outside the query lock so that queries keep being answered meanwhile;
             # it raises before the swap if the new snapshot is unusable.
-            fresh = NotesQA.load(self._settings.index_dir, self._settings.embedder)
+            fresh = NotesQA.load(self._settings.index_dir, self._settings.embedder,
+                                 span_reader_path=self._settings.span_reader_path)
             with self._query_lock:
                 self._pipeline = fresh
         log.info("now serving snapshot %s", fresh.snapshot_name)
