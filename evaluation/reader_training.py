@@ -192,7 +192,7 @@ def fit_reader(questions: list[ReaderQuestion], cfg: ReaderTrainingSettings,
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimiser.step()
             schedule.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
             progress.update(1)
             progress.set_postfix(epoch=epoch, loss=f"{np.mean(losses[-50:]):.3f}")
     progress.close()

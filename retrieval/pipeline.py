@@ -224,18 +224,16 @@ class NotesQA:
         hits = self.fused_hits(analysed, max(top_k, self.ask_settings.rerank_depth), doc_ids=doc_ids,
                                prefer_doc_ids=prefer)
         reading = self.reader.read(analysed, hits)
-        chosen = self.fact_settings.choose_from_paragraphs
-        if self.span_reader is not None and chosen and reading.best is not None:
-            spans = self.span_reader.read(text, [h.paragraph.text for h in reading.hits[:chosen]], top=1)
-            if spans:
-                reading = self.reader.reread(analysed, reading, spans[0].passage, spans[0].start, spans[0].end)
         rendered = render(reading, analysed.english, self.reader.abstain_below,
                           self.ask_settings.answer_max_chars, self.reader.settings.unit_max_chars)
         return text, reading, self._with_fact(text, rendered)
 
     def _with_fact(self, question: str, rendered: RenderedAnswer) -> RenderedAnswer:
-        """The span reader's fact inside the shown part of the cited paragraph, where it finds one."""
+        """The span reader's fact inside the shown part of the cited paragraph, where the answer model's best
+        span is its whole unit (a reason, a clause) and so names no fact of its own, and the reader finds one."""
         if self.span_reader is None or rendered.abstained or rendered.shown_offsets is None:
+            return rendered
+        if rendered.fact is not None and not self.fact_settings.replace_model_fact:
             return rendered
         text = rendered.claims[0].hit.paragraph.text
         found = read_fact(self.span_reader, question, text, rendered.shown_offsets, self.fact_settings)

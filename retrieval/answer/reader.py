@@ -90,10 +90,6 @@ class AnswerReader:
 
     def units(self, ctx: QuestionContext, hits: list[SearchHit]) -> list[UnitInfo]:
         """The units of the paragraphs read, best covered first, `candidate_units` of them."""
-        return self.all_units(ctx, hits)[:self.settings.candidate_units]
-
-    def all_units(self, ctx: QuestionContext, hits: list[SearchHit]) -> list[UnitInfo]:
-        """Every unit of the paragraphs read, best covered first."""
         cfg = self.settings
         pool = hits[:cfg.read_paragraphs]
         infos: list[UnitInfo] = []
@@ -122,25 +118,22 @@ class AnswerReader:
         infos.sort(key=lambda u: (-u.local_coverage, u.paragraph_index, u.unit.start))
         for rank, info in enumerate(infos):
             info.rank = rank
-        return infos
+        return infos[:cfg.candidate_units]
 
     def candidates(self, ctx: QuestionContext, hits: list[SearchHit], paragraph_scores: np.ndarray) -> Candidates:
+        cfg = self.settings
         found = Candidates(infos=self.units(ctx, hits))
-        tables = [self._unit_spans(ctx, found, ui, paragraph_scores) for ui in range(len(found.infos))]
+        tables = []
+        for ui, info in enumerate(found.infos):
+            view = UnitView(info.unit.text, ctx.question.wh_context, cfg.anchor_limit)
+            spans = span_candidates(view, max_words=cfg.max_span_words, max_chars=cfg.max_span_chars,
+                                    min_anchor=cfg.min_anchor, with_ngrams=info.rank < cfg.ngram_units,
+                                    max_clause_chars=cfg.max_clause_chars)
+            found.spans.extend((ui, s) for s in spans)
+            tables.append(span_features(ctx, info, view, spans, paragraph_scores, window=cfg.context_window))
         if tables:
             found.features = np.vstack(tables)
         return found
-
-    def _unit_spans(self, ctx: QuestionContext, found: Candidates, ui: int, paragraph_scores: np.ndarray) -> np.ndarray:
-        """Adds the spans of unit `ui` of `found` and returns their feature rows."""
-        cfg = self.settings
-        info = found.infos[ui]
-        view = UnitView(info.unit.text, ctx.question.wh_context, cfg.anchor_limit)
-        spans = span_candidates(view, max_words=cfg.max_span_words, max_chars=cfg.max_span_chars,
-                                min_anchor=cfg.min_anchor, with_ngrams=info.rank < cfg.ngram_units,
-                                max_clause_chars=cfg.max_clause_chars)
-        found.spans.extend((ui, s) for s in spans)
-        return span_features(ctx, info, view, spans, paragraph_scores, window=cfg.context_window)
 
     def span_text(self, found: Candidates, index: int) -> str:
         ui, span = found.spans[index]
@@ -157,45 +150,6 @@ class AnswerReader:
             other = compact(self.span_text(found, i))
             same += bool(other) and (other in mine or mine in other)
         return same / len(top)
-
-    def reread(self, question: AnalysedQuestion, reading: Reading, paragraph_index: int, start: int,
-               end: int) -> Reading:
-        """`reading` answered from the unit of reranked paragraph `paragraph_index` that holds [start, end)
-        (offsets in its text; the span reader found the fact there), with the candidate span that overlaps
-        it most as its span, and that answer's confidence."""
-        ctx = self.context(question)
-        found = reading.candidates
-        where = next((ui for ui, info in enumerate(found.infos) if info.paragraph_index == paragraph_index
-                      and info.unit.start <= start < info.unit.start + len(info.unit.text)), None)
-        scores = reading.span_scores
-        if where is None:
-            info = next((u for u in self.all_units(ctx, reading.hits) if u.paragraph_index == paragraph_index
-                         and u.unit.start <= start < u.unit.start + len(u.unit.text)), None)
-            if info is None:
-                return reading
-            found.infos.append(info)
-            where = len(found.infos) - 1
-            before = len(found.spans)
-            rows = self._unit_spans(ctx, found, where, reading.paragraph_scores)
-            if len(found.spans) == before:
-                found.infos.pop()
-                return reading
-            found.features = np.vstack([found.features, rows]) if len(found.features) else rows
-            scores = np.concatenate([scores, self.model.score_spans(rows)])
-        offset = found.infos[where].unit.start
-
-        def overlap(i: int) -> tuple[int, float]:
-            _, span = found.spans[i]
-            a, b = span.start + offset, span.end + offset
-            return max(0, min(b, end) - max(a, start)) - max(0, (b - a) - (end - start)), scores[i]
-
-        mine = [i for i, (ui, _) in enumerate(found.spans) if ui == where]
-        best = max(mine, key=overlap)
-        ui, span = found.spans[best]
-        row = answer_features(ctx, reading.hits, reading.paragraph_scores, found.infos[ui], span,
-                              found.features[best], scores, self.agreement(found, scores, best))
-        confidence = float(self.model.confidence(row.reshape(1, -1))[0])
-        return Reading(reading.hits, reading.paragraph_scores, found, best, scores, confidence, row)
 
     def read(self, question: AnalysedQuestion, hits: list[SearchHit], *, paragraph_scores: np.ndarray | None = None,
              span_scores: np.ndarray | None = None) -> Reading:

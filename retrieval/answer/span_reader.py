@@ -243,13 +243,13 @@ def load_reader(path: str | Path = DEFAULT_READER) -> SpanReader:
 
 @lru_cache(maxsize=2)  # one reader per process, shared by every collection
 def _load(path: str) -> SpanReader:
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(path, framework="pt") as f:
             meta = f.metadata() or {}
             state = {k: f.get_tensor(k) for k in f.keys()}
-    except (OSError, ValueError, RuntimeError) as exc:
+    except (OSError, ValueError, RuntimeError, SafetensorError) as exc:
         raise SpanReaderError(f"cannot read the span reader {path}: {exc} (run `notesqa train reader`)") from exc
     if meta.get("format") != str(FORMAT_VERSION):
         raise SpanReaderError(f"the span reader {path} has another format: refit it with `notesqa train reader`")

@@ -13,7 +13,7 @@ def test_trim_drops_edge_spaces_and_punctuation_but_keeps_title_marks():
     text = " ，《联合国宪章》。"
     start, end = trim(text, 0, len(text))
     assert text[start:end] == "《联合国宪章》"
-    assert trim("2009年。", 0, 8) == (0, 5)
+    assert trim("2009年。", 0, 6) == (0, 5)
 
 
 @pytest.fixture(scope="module")
@@ -37,3 +37,30 @@ def test_no_fact_when_the_shown_part_is_not_where_the_reader_reads_the_answer(re
     shown = (text.index("会议由"), len(text))
     found = read_fact(reader, "会议在哪一天开幕？", text, shown, FactSettings(candidates=1))
     assert found is None  # its one best span is the date, before the shown part
+
+
+@pytest.mark.slow
+def test_the_reader_names_the_fact_only_where_the_answer_model_names_none(sample_index):
+    from evaluation.datasets import load_dataset
+    from retrieval.pipeline import NotesQA
+    from tests.conftest import SAMPLE_DEV
+
+    plain = NotesQA.load(sample_index, span_reader_path=None)
+    with_reader = NotesQA.load(sample_index)
+    filled = kept = 0
+    for item in load_dataset(SAMPLE_DEV)[:60]:
+        before, after = plain.ask(item.question), with_reader.ask(item.question)
+        assert (after.answer, after.abstained, after.confidence) == (before.answer, before.abstained,
+                                                                     before.confidence)
+        if before.abstained:
+            continue
+        if before.fact is not None:
+            assert after.fact == before.fact
+            kept += 1
+        elif after.fact is not None:
+            cite = after.fact_citation
+            cited = next(c for c in after.citations if c.marker == cite.marker)
+            assert cited.text[cite.paragraph_start:cite.paragraph_end] == after.fact
+            assert after.fact in after.answer  # inside the shown part
+            filled += 1
+    assert kept and filled
