@@ -170,7 +170,6 @@ def fit_reader(questions: list[ReaderQuestion], cfg: ReaderTrainingSettings,
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm))))
     net.train()
-    net.bert.embeddings.eval()
     losses = []
     t0 = time.time()
     progress = tqdm(total=steps, desc="fine-tuning", unit="step")

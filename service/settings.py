@@ -88,6 +88,14 @@ class Settings(BaseSettings):
     def span_reader_path(self) -> Path | None:
         return None if self.span_reader.strip().lower() in ("", "none") else Path(self.span_reader)
 
+    @field_validator("span_reader")
+    @classmethod
+    def readable_span_reader(cls, value: str) -> str:
+        if value.strip().lower() not in ("", "none") and not Path(value).is_file():
+            raise ValueError(f"no span reader file at {value} (train one with `notesqa train reader`, "
+                             "or set NOTESQA_SPAN_READER=none)")
+        return value
+
     @field_validator("embedder")
     @classmethod
     def known_embedder(cls, spec: str) -> str:

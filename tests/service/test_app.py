@@ -73,10 +73,15 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp
 
 @pytest.mark.parametrize("overrides", [{"port": 0}, {"port": 70000}, {"max_top_k": 0}, {"max_question_chars": 0},
                                        {"embedder": "word2vec"}, {"embedder": "sentence-transformers:"},
-                                       {"host": " "}])
+                                       {"host": " "}, {"span_reader": "/nonexistent/reader.safetensors"}])
 def test_invalid_settings_are_refused(overrides: dict) -> None:
     with pytest.raises(ValueError):
         Settings(**overrides)
+
+
+def test_the_span_reader_can_be_turned_off() -> None:
+    assert Settings(span_reader="none").span_reader_path is None
+    assert Settings().span_reader_path is not None and Settings().span_reader_path.is_file()
 
 
 def test_index_dir_must_not_be_a_file(tmp_path) -> None:
