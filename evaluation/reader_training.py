@@ -26,9 +26,9 @@ import typer
 from tqdm.auto import tqdm
 
 from evaluation.scoring import char_f1, exact_match
-from retrieval.answer.encoder import read_packed
+from retrieval.answer.encoder import E5Tokenizer, read_packed
 from retrieval.answer.span_reader import (DEFAULT_READER, SpanReader, SpanReaderNet, Window, WindowSettings, Windower,
-                                          batch)
+                                          batch, load_reader)
 
 log = logging.getLogger(__name__)
 
@@ -202,8 +202,6 @@ def fit_reader(questions: list[ReaderQuestion], cfg: ReaderTrainingSettings,
 
 
 def _windower(net: SpanReaderNet, settings: WindowSettings) -> Windower:
-    from retrieval.answer.encoder import E5Tokenizer
-
     return Windower(E5Tokenizer(net.packed), settings)
 
 
@@ -272,10 +270,7 @@ def write_report(path: Path, held: list[ReaderQuestion], fit: dict, cfg: ReaderT
 
 
 def load_reader_file(path: Path) -> SpanReader:
-    from retrieval.answer.span_reader import _load
-
-    _load.cache_clear()  # the file was just (re)written
-    return _load(str(path))
+    return load_reader(path, fresh=True)
 
 
 def reader_command(

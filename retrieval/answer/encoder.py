@@ -112,7 +112,7 @@ def read_packed(path: str | None = None) -> PackedE5:
 
 
 def _tensor(name: str, entry: tuple, hidden: int, ffn: int) -> np.ndarray:
-    dtype, count, raw = entry
+    _, count, raw = entry
     if len(raw) == 4 * count:  # fp32
         return np.frombuffer(raw, dtype="<f4").copy()
     cols = ffn if name.endswith("fo.w") else hidden  # every 4-bit matrix is [out, in]

@@ -54,6 +54,8 @@ class Window:
 
 
 def _torch():
+    # torch is imported when a reader is built or run, not with this module: the CLI's other commands and
+    # a service with NOTESQA_SPAN_READER=none never pay its import
     import torch
 
     return torch
@@ -108,12 +110,12 @@ class SpanReaderNet:
             hidden = layer(hidden, src_key_padding_mask=pad)
         return hidden
 
-    def eval(self) -> "SpanReaderNet":
+    def eval(self) -> SpanReaderNet:
         for module in (*self.encoder.modules(), self.head):
             module.eval()
         return self
 
-    def train(self) -> "SpanReaderNet":
+    def train(self) -> SpanReaderNet:
         """Dropout on in the fine-tuned layers and the head; the frozen part stays as it was run."""
         self.eval()
         for module in (*self.encoder.layers[self.frozen_layers:], self.head):
@@ -230,7 +232,10 @@ def _skip_space(text: str, start: int, end: int) -> int:
     return start
 
 
-def load_reader(path: str | Path = DEFAULT_READER) -> SpanReader:
+def load_reader(path: str | Path = DEFAULT_READER, *, fresh: bool = False) -> SpanReader:
+    """`fresh`: read the file again (the training command has just rewritten it)."""
+    if fresh:
+        _load.cache_clear()
     return _load(str(path))
 
 
