@@ -44,6 +44,7 @@ class ReaderTrainingSettings:
     learning_rate: float = 1e-4
     warmup: float = 0.1  # share of the steps the learning rate ramps up over
     weight_decay: float = 0.01
+    dropout: float = 0.1  # in the fine-tuned layers, as BERT was pretrained
     held_out: float = 0.1  # share of each set's articles kept out of training, for the report
     own_negatives: int = 1  # windows of the question's own passage without the answer kept per question
     near_miss_share: float = 0.3  # questions also read against another paragraph of their article
@@ -141,7 +142,7 @@ def fit_reader(questions: list[ReaderQuestion], cfg: ReaderTrainingSettings,
     torch.manual_seed(cfg.seed)
     torch.use_deterministic_algorithms(True)
     rng = random.Random(cfg.seed)
-    net = SpanReaderNet(read_packed(), cfg.frozen_layers)
+    net = SpanReaderNet(read_packed(), cfg.frozen_layers, cfg.dropout)
     windower = _windower(net, windows_cfg)
     labelled = [lw for q in questions for lw in label_windows(windower, q, cfg, rng)]
     log.info("%d questions -> %d windows", len(questions), len(labelled))

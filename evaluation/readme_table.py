@@ -185,13 +185,14 @@ def _span_reader_section(reader_path: Path) -> list[str]:
 
     with safe_open(str(reader_path), framework="numpy") as f:
         report = json.loads((f.metadata() or {}).get("report", "{}"))
+        tuned_layers = len({k.split(".")[1] for k in f.keys() if k.startswith("layer.")})
     held = report.get("held_out", {})
     if not held:
         return []
     fit, cfg = report.get("fit", {}), report.get("settings", {})
     lines = ["#### The span reader on held-out articles", "",
              f"From the shipped span reader's report (`notesqa train reader`): the top "
-             f"{12 - cfg.get('frozen_layers', 0)} encoder layers and the head fine-tuned for {cfg.get('epochs')} "
+             f"{tuned_layers} encoder layers and the head fine-tuned for {cfg.get('epochs')} "
              f"epochs on {fit.get('questions')} questions ({fit.get('windows')} windows) in "
              f"{round((fit.get('frozen_layers_seconds', 0) + fit.get('fine_tuning_seconds', 0)) / 60)} min on "
              f"2 cores; scored on the {cfg.get('held_out', 0):.0%} of each set's articles it never saw. The best "

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 QK = 32  # weights per 4-bit block
+UNKNOWN_PENALTY = 10.0  # e5.c (and SentencePiece): an unknown character scores the lowest piece's score less this
 METASPACE = "\u2581"
 
 
@@ -127,7 +128,7 @@ class E5Tokenizer:
     def __init__(self, packed: PackedE5) -> None:
         self._ids = {piece: i for i, piece in enumerate(packed.pieces) if piece and i != packed.unk}
         self._scores = packed.scores.astype(np.float64).tolist()
-        self._unk, self._unk_score = packed.unk, float(packed.scores.min()) - 10.0  # the engine's unknown penalty
+        self._unk, self._unk_score = packed.unk, float(packed.scores.min()) - UNKNOWN_PENALTY
         self._longest = max(len(piece) for piece in self._ids)
         self._table = dict(packed.normalisation)
         self.bos, self.eos, self.pad = packed.bos, packed.eos, packed.pad
@@ -189,7 +190,8 @@ class E5Encoder:
     """The BERT encoder as torch modules: embeddings (word vectors given, positions, type 0, LayerNorm)
     and post-norm `torch.nn.TransformerEncoderLayer`s, the layout BERT's layers have."""
 
-    def __init__(self, packed: PackedE5) -> None:
+    def __init__(self, packed: PackedE5, dropout: float = 0.0) -> None:
+        """`dropout`: used only once training puts layers in train mode (`ReaderTrainingSettings.dropout`)."""
         import torch
 
         nn = torch.nn
@@ -200,10 +202,10 @@ class E5Encoder:
         self.token_type = t["emb.type"].reshape(packed.type_vocab, hidden)[0]
         self.norm = nn.LayerNorm(hidden, eps=packed.eps)
         self.norm.load_state_dict({"weight": t["emb.ln.w"], "bias": t["emb.ln.b"]})
-        self.dropout = nn.Dropout(0.1)
+        self.dropout = nn.Dropout(dropout)
         self.layers = nn.ModuleList()
         for i in range(packed.layers):
-            layer = nn.TransformerEncoderLayer(hidden, packed.heads, packed.ffn, dropout=0.1, activation="gelu",
+            layer = nn.TransformerEncoderLayer(hidden, packed.heads, packed.ffn, dropout=dropout, activation="gelu",
                                                layer_norm_eps=packed.eps, batch_first=True, norm_first=False)
             w = {part: t[f"l{i}.{part}"] for part in ("q.w", "k.w", "v.w", "q.b", "k.b", "v.b")}
             layer.load_state_dict({

@@ -64,10 +64,10 @@ def _torch():
 class SpanReaderNet:
     """The encoder split where fine-tuning starts, and the start/end head."""
 
-    def __init__(self, packed: PackedE5, frozen_layers: int) -> None:
+    def __init__(self, packed: PackedE5, frozen_layers: int, dropout: float = 0.0) -> None:
         torch = _torch()
         self.packed = packed
-        self.encoder = E5Encoder(packed)
+        self.encoder = E5Encoder(packed, dropout)
         self.frozen_layers = frozen_layers
         self.head = torch.nn.Linear(packed.hidden, 2)
 
