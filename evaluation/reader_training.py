@@ -8,7 +8,7 @@ characters too, so both scripts are seen. Articles are split once into a trainin
 part; the report gives the held-out figures only.
 
 The frozen lower layers are run once over every window and their states kept, so each epoch runs only
-the fine-tuned layers: about 40 minutes on 2 cores for the full sets. Fixed seeds and deterministic
+the fine-tuned layers: about 80 minutes on 2 cores for the full sets (10 layers, bfloat16 autocast). Fixed seeds and deterministic
 kernels make a rerun on the same machine give the same file.
 """
 from __future__ import annotations
@@ -38,13 +38,16 @@ READER_SETS = {"drcd": "drcd-test/raw/DRCD_test.json", "cmrc2018-trial": "cmrc20
 
 @dataclass(frozen=True)
 class ReaderTrainingSettings:
-    frozen_layers: int = 8  # of 12: the top 4 and the head are fine-tuned
+    frozen_layers: int = 2  # of 12: the top 10 and the head are fine-tuned
     epochs: int = 2
     batch_size: int = 16
     learning_rate: float = 1e-4
     warmup: float = 0.1  # share of the steps the learning rate ramps up over
     weight_decay: float = 0.01
     dropout: float = 0.1  # in the fine-tuned layers, as BERT was pretrained
+    # fine-tuning matmuls in bfloat16 (fp32 weights and optimiser): about 1.8x faster on CPUs with
+    # AMX/AVX512-BF16; serving stays fp32, where bfloat16 is slower
+    bf16: bool = True
     held_out: float = 0.1  # share of each set's articles kept out of training, for the report
     own_negatives: int = 1  # windows of the question's own passage without the answer kept per question
     near_miss_share: float = 0.3  # questions also read against another paragraph of their article
@@ -183,9 +186,11 @@ def fit_reader(questions: list[ReaderQuestion], cfg: ReaderTrainingSettings,
             for row, i in enumerate(group):
                 hidden[row, :lengths[i]] = states[starts[i]:starts[i + 1]].float()
                 mask[row, :lengths[i]] = 1
-            start, end = net.upper(hidden, mask)
             gold_s = torch.tensor([labelled[i].start for i in group])
             gold_e = torch.tensor([labelled[i].end for i in group])
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+                start, end = net.upper(hidden, mask)
+            start, end = start.float(), end.float()
             loss = (torch.nn.functional.cross_entropy(start, gold_s) + torch.nn.functional.cross_entropy(end, gold_e)) / 2
             optimiser.zero_grad()
             loss.backward()
@@ -280,14 +285,18 @@ def reader_command(
         epochs: Annotated[int, typer.Option(help="Passes over the training windows.")] = ReaderTrainingSettings.epochs,
         frozen_layers: Annotated[int, typer.Option(help="Lower encoder layers kept as shipped (of 12).")]
         = ReaderTrainingSettings.frozen_layers,
+        learning_rate: Annotated[float, typer.Option(help="Peak AdamW learning rate.")]
+        = ReaderTrainingSettings.learning_rate,
+        bf16: Annotated[bool, typer.Option(help="Fine-tune under bfloat16 autocast (fp32 weights).")]
+        = ReaderTrainingSettings.bf16,
         limit: Annotated[int, typer.Option(help="At most this many questions per set (0: all).")] = 0,
         sets: Annotated[str, typer.Option(help="Comma-separated training sets.")] = ",".join(READER_SETS),
         report_only: Annotated[bool, typer.Option(help="Only re-score the existing file on the held-out part.")]
         = False,
 ) -> None:
     """Fine-tune the span reader (top encoder layers and start/end head) on DRCD test and CMRC 2018 trial;
-    write the reader file and print the held-out report. About 40 minutes on 2 cores."""
-    cfg = ReaderTrainingSettings(epochs=epochs, frozen_layers=frozen_layers)
+    write the reader file and print the held-out report. About 80 minutes on 2 cores."""
+    cfg = ReaderTrainingSettings(epochs=epochs, frozen_layers=frozen_layers, learning_rate=learning_rate, bf16=bf16)
     wanted = [s.strip() for s in sets.split(",") if s.strip()]
     unknown = set(wanted) - set(READER_SETS)
     if unknown:
