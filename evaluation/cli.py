@@ -4,6 +4,7 @@
     notesqa eval run DATASET... [--api URL --concurrency N --api-key KEY] [--corpus PATH]...
     notesqa eval baselines DATASET... --corpus PATH
     notesqa eval compare RUN_A RUN_B
+    notesqa eval backends DATASET --corpus PATH --backend embedded --backend milvus://host:port [--milvus-lite]
     notesqa eval convert squad|csv FILE --out X.jsonl
     notesqa eval readme
 """
@@ -382,6 +383,46 @@ def baselines_command(
         systems=ALL_SYSTEMS, index=index, corpus=corpus, limit=limit, top_k=top_k, out=out, out_dir=out_dir,
         save=save_results_to, embedder=embedder, cache_dir=cache_dir, seed=seed_index,
         withhold_evidence=withhold_evidence, scoped=scoped))
+
+
+@eval_app.command("backends")
+def backends_command(
+        dataset: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A question set (.jsonl).")],
+        corpus: Annotated[Path, typer.Option(exists=True, help="The corpus every backend indexes.")] = Path("corpus"),
+        backend: Annotated[list[str] | None, typer.Option(
+            "--backend", help="An index backend, as NOTESQA_INDEX_BACKEND takes it: 'embedded' or "
+                              "'milvus://host:port' (repeat the option; default: embedded).")] = None,
+        milvus_lite: Annotated[bool, typer.Option(
+            "--milvus-lite", help="Also start a Milvus Lite server on loopback for the run and add it.")] = False,
+        limit: LimitOpt = None, top_k: TopKOpt = 5, embedder: EmbedderOpt = None, scoped: ScopedOpt = False,
+        workdir: Annotated[Path | None, typer.Option(
+            file_okay=False, help="Where the backends' index folders go (default: a new run folder).")] = None,
+) -> None:
+    """The same questions asked of the same corpus indexed by each backend: metric rows side by side."""
+    from contextlib import ExitStack
+
+    from evaluation.backends import evaluate_backends
+    from index.builder import BuildError
+    from index.milvus import MilvusError, milvus_lite_server
+
+    backends = list(dict.fromkeys(backend or ["embedded"]))
+    run_dir = workdir or new_run_dir("runs")
+    with ExitStack() as stack:
+        try:
+            if milvus_lite:
+                backends.append(stack.enter_context(milvus_lite_server(run_dir / "milvus-lite")))
+            results = evaluate_backends(dataset, corpus, backends, run_dir / "indexes",
+                                        embedder_spec=cli.make_settings(embedder=embedder).embedder, top_k=top_k,
+                                        limit=limit, scoped=scoped)
+        except MilvusError as exc:
+            cli.fail(f"Milvus: {exc}")
+        except BuildError as exc:
+            cli.fail(f"cannot build an index: {exc}")
+    print_side_by_side(results, f"{results[0].dataset}: {len(results[0].records)} questions, index backends "
+                                f"side by side (top_k={top_k}, in-process)")
+    write_run(run_dir, results, {"command": "notesqa eval backends", "dataset": str(dataset), "corpus": str(corpus),
+                                 "backends": ", ".join(backends), "top_k": top_k, "limit": limit}, SYSTEM_LABELS)
+    typer.echo(f"Wrote {run_dir}/ (report.md, metrics.json, per_question.jsonl, plots)")
 
 
 @eval_app.command("compare")

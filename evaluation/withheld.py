@@ -26,7 +26,7 @@ from evaluation.datasets import EvalItem
 from evaluation.runner import RANK_DEPTH, ranked_paragraphs, score_item
 from evaluation.scoring import answer_correct, evidence_in
 from index.builder import indexed_text
-from index.dense import create_dense_index
+from index.dense import DEFAULT_DENSE_INDEX, create_dense_index
 from index.normalization import compact
 from index.snapshot import Snapshot
 from index.tokenization import keyword_tokens
@@ -40,7 +40,10 @@ def snapshot_without(snapshot: Snapshot, rows: set[int], tokens_of: Callable[[in
     `tokens_of(row)` gives the keyword tokens a row was indexed with (to recount document frequencies).
     """
     keep = np.array([r for r in range(len(snapshot.searchable)) if r not in rows], dtype=np.int64)
-    dense = create_dense_index(snapshot.dense.spec, dimension=snapshot.dense.dimension)
+    # an engine's collection is the whole snapshot's and is not rewritten per question: the rest of its
+    # vectors are searched exactly in process instead
+    spec = DEFAULT_DENSE_INDEX if snapshot.dense.engine else snapshot.dense.spec
+    dense = create_dense_index(spec, dimension=snapshot.dense.dimension)
     dense.add(snapshot.dense.vectors(keep))
     df = dict(snapshot.keyword_df)
     for row in rows:

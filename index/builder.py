@@ -16,7 +16,8 @@ from index.keyword import DEFAULT_KEYWORD_INDEX, KeywordIndexError, keyword_back
 from index.loading import SourceError, load_sources
 from index.models import Paragraph, SkippedSource, SourceDocument
 from index.segmentation import segment_document
-from index.snapshot import EmbeddingCache, build_lock, current_dense_spec, write_snapshot
+from index.milvus import MilvusError, is_milvus_spec
+from index.snapshot import EmbeddingCache, build_lock, current_specs, write_snapshot
 from index.tokenization import keyword_tokens
 
 # Headings are kept for the document view but are not answers in themselves.
@@ -61,15 +62,18 @@ ProgressCallback = Callable[[str, int, int], None]
 def build_index(corpus: str | Path, index_dir: str | Path, embedder_spec: str = DEFAULT_EMBEDDER,
                 *, show_progress: bool = True, embedder: Embedder | None = None,
                 progress: ProgressCallback | None = None, dense_index: str | None = None,
-                keyword_index: str = DEFAULT_KEYWORD_INDEX) -> BuildReport:
+                keyword_index: str | None = None) -> BuildReport:
     """`embedder` (optional) replaces create_embedder(embedder_spec), e.g. a wrapper that serialises calls;
     `progress` (optional) is called as the build advances (background jobs report it);
     `dense_index` / `keyword_index`: the backends' specs (index/dense.py, index/keyword.py), kept in the manifest.
     `dense_index` None keeps the spec of the folder's current snapshot (faiss-flat for a new folder), so a
-    rebuild that names no backend (a background job) never turns an approximate index back into exact."""
+    rebuild that names no backend (a background job) never turns an approximate index back into exact;
+    `keyword_index` None likewise (bm25s for a new folder). `index_backend_specs` turns the one
+    NOTESQA_INDEX_BACKEND setting into both."""
     started = time.perf_counter()
-    if dense_index is None:
-        dense_index = current_dense_spec(Path(index_dir)) or DEFAULT_DENSE_INDEX
+    current_dense, current_keyword = current_specs(Path(index_dir))
+    dense_index = dense_index or current_dense or DEFAULT_DENSE_INDEX
+    keyword_index = keyword_index or current_keyword or DEFAULT_KEYWORD_INDEX
     try:
         dense_backend(dense_index), keyword_backend(keyword_index)
     except (DenseIndexError, KeywordIndexError) as exc:
@@ -135,11 +139,44 @@ def build_index(corpus: str | Path, index_dir: str | Path, embedder_spec: str = 
             "corpus": str(corpus),
             "skipped": [asdict(s) for s in skipped],
         }
-        path = write_snapshot(index_dir, manifest=manifest, documents=documents, paragraphs=paragraphs,
-                              searchable=searchable, vectors=vectors, keyword_tokens=tokens,
-                              dense_spec=dense_index, keyword_spec=keyword_index)
+        try:
+            path = write_snapshot(index_dir, manifest=manifest, documents=documents, paragraphs=paragraphs,
+                                  searchable=searchable, vectors=vectors, keyword_tokens=tokens,
+                                  dense_spec=dense_index, keyword_spec=keyword_index)
+        except MilvusError as exc:  # the engine refused or went away: the previous snapshot still serves
+            raise BuildError(str(exc)) from exc
     return BuildReport(path.name, len(documents), len(paragraphs), len(searchable), embedded,
                        len(texts) - embedded, time.perf_counter() - started, embed_seconds, skipped)
+
+
+EMBEDDED_BACKEND = "embedded"  # FAISS (NOTESQA_DENSE_INDEX, default faiss-flat) and bm25s in the snapshot folder
+
+
+def index_backend_specs(index_backend: str | None, dense_index: str | None = None
+                        ) -> tuple[str | None, str | None]:
+    """(dense spec, keyword spec) of the one index-backend setting, for `build_index`:
+    None -> (dense_index, None): both as the folder's current snapshot has them unless dense_index names one;
+    "embedded" -> (dense_index or faiss-flat, bm25s); "milvus://host:port" -> that engine for both sides.
+    BuildError for anything else, or for a Milvus backend with a dense spec of another engine."""
+    if index_backend is None or not index_backend.strip():
+        return dense_index, None
+    backend = index_backend.strip()
+    if backend == EMBEDDED_BACKEND:
+        if dense_index is not None and is_milvus_spec(dense_index):
+            raise BuildError(f"index backend {EMBEDDED_BACKEND!r} keeps the dense index in the snapshot folder, "
+                             f"but the dense index is {dense_index!r}")
+        return dense_index or DEFAULT_DENSE_INDEX, DEFAULT_KEYWORD_INDEX
+    if is_milvus_spec(backend):
+        if dense_index is not None and dense_index != backend:
+            raise BuildError(f"index backend {backend!r} holds the dense vectors too: leave the dense index "
+                             f"unset (it is {dense_index!r})")
+        try:
+            dense_backend(backend), keyword_backend(backend)
+        except (DenseIndexError, KeywordIndexError) as exc:
+            raise BuildError(str(exc)) from exc
+        return backend, backend
+    raise BuildError(f"unknown index backend {backend!r}: use {EMBEDDED_BACKEND!r} (FAISS + bm25s in the index "
+                     f"folder) or 'milvus://host:port'")
 
 
 def indexed_text(paragraph: Paragraph, title: str) -> str:

@@ -8,7 +8,10 @@ vectors of the build); search parameters come from `FaissSettings` and may be ov
 after a `?`, in FAISS ParameterSpace syntax: `faiss:HNSW32,Flat?efSearch=256`, `faiss:IVF1024,SQ8?nprobe=64`.
 Every FAISS backend loads memory-mapped where the index type supports it (flat codes, HNSW storage,
 IVF lists), so several worker processes serving one snapshot share one copy in the page cache.
-Engine backends plug in here too: a subclass and an entry in `_BACKENDS` (or `_PREFIXES`).
+"milvus://host:19530" (or "milvus+https://host:port", either with "/database"): the rows live in a Milvus
+collection of the snapshot's own (index/milvus.py), searched there, scoped by document in the query.
+Engine backends plug in here too: a subclass and an entry in `_BACKENDS` (or `_PREFIXES`), with `commit`
+(write to the engine once the snapshot folder is complete) and `discard` (drop it when the folder goes).
 """
 from __future__ import annotations
 
@@ -21,6 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from index import milvus
+from index.models import RowFields, Scope
 
 # OpenMP threads that spin while idle make FAISS training and search ~10x slower as soon as another process
 # wants the CPU (measured on 2 shared cores); read by libgomp when faiss loads, so set before the import.
@@ -64,6 +70,9 @@ class DenseIndex(ABC):
     """Rows are numbered in the order their vectors were added (the snapshot's searchable rows)."""
 
     spec: str  # the config string `create_dense_index` makes this index from (written to the manifest)
+    # rows live in a search engine: a scoped search asks it for the scope's best rows (the scope is in the
+    # query) instead of scoring every row of the scope in process
+    engine: bool = False
 
     @property
     @abstractmethod
@@ -79,8 +88,9 @@ class DenseIndex(ABC):
         """Append rows (float32, shape (n, dimension))."""
 
     @abstractmethod
-    def search(self, query_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """-> (scores, rows), each of shape (queries, k), best first; a row of -1 where fewer than k exist."""
+    def search(self, query_vectors: np.ndarray, k: int, scope: Scope | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """-> (scores, rows), each of shape (queries, k), best first; a row of -1 where fewer than k exist.
+        `scope`: only its rows are returned."""
 
     @abstractmethod
     def vectors(self, rows: Sequence[int]) -> np.ndarray:
@@ -92,17 +102,35 @@ class DenseIndex(ABC):
 
     @classmethod
     @abstractmethod
-    def load(cls, folder: Path) -> "DenseIndex": ...
+    def open(cls, spec: str, folder: Path) -> "DenseIndex":
+        """The index `save` wrote into `folder` under `spec` (`load_dense_index` calls this)."""
+
+    def commit(self, folder: Path, snapshot_name: str, fields: RowFields) -> None:
+        """Called once every backend has saved into the snapshot folder `folder` (to be renamed
+        `snapshot_name`), before its files are checksummed: an engine backend writes its rows there, with
+        the paragraph `fields`, and names what it wrote in a file in `folder`. Embedded ones: nothing."""
+
+    @classmethod
+    def discard(cls, folder: Path) -> None:
+        """The snapshot folder `folder` is being removed: drop what this backend keeps for it elsewhere."""
+
+    def _scoped_search(self, query_vectors: np.ndarray, k: int, scope: Scope) -> tuple[np.ndarray, np.ndarray]:
+        """Exact search over the scope's rows only (embedded backends: a scope is a few documents)."""
+        queries = np.asarray(query_vectors, dtype=np.float32).reshape(-1, self.dimension)
+        scores = np.zeros((len(queries), k), dtype=np.float32)
+        rows = np.full((len(queries), k), -1, dtype=np.int64)
+        allowed = np.asarray(scope.rows, dtype=np.int64)
+        if len(allowed):
+            exact = queries @ self.vectors(allowed).T
+            for i, row_scores in enumerate(exact):
+                best = np.argsort(-row_scores, kind="stable")[:k]
+                scores[i, :len(best)], rows[i, :len(best)] = row_scores[best], allowed[best]
+        return scores, rows
 
     @classmethod
     def create(cls, spec: str, dimension: int) -> "DenseIndex":
         """An empty index of `spec` (the factory calls this; a parametrised backend reads `spec`)."""
         return cls(dimension)
-
-    @classmethod
-    def open(cls, spec: str, folder: Path) -> "DenseIndex":
-        """The index `save` wrote into `folder` under `spec`."""
-        return cls.load(folder)
 
     @classmethod
     def check(cls, spec: str, dimension: int) -> None:
@@ -130,7 +158,9 @@ class FlatIPIndex(DenseIndex):
         if len(vectors):
             self._index.add(np.ascontiguousarray(vectors, dtype=np.float32))
 
-    def search(self, query_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, query_vectors: np.ndarray, k: int, scope: Scope | None = None) -> tuple[np.ndarray, np.ndarray]:
+        if scope is not None:
+            return self._scoped_search(query_vectors, k, scope)
         return self._index.search(np.ascontiguousarray(query_vectors, dtype=np.float32).reshape(-1, self.dimension), k)
 
     def vectors(self, rows: Sequence[int]) -> np.ndarray:
@@ -142,7 +172,7 @@ class FlatIPIndex(DenseIndex):
         faiss.write_index(self._index, str(Path(folder) / self.FILE))
 
     @classmethod
-    def load(cls, folder: Path) -> "FlatIPIndex":
+    def open(cls, spec: str, folder: Path) -> "FlatIPIndex":
         index = _read_index(Path(folder) / cls.FILE)
         return cls(index.d, index)
 
@@ -182,10 +212,6 @@ class FaissFactoryIndex(DenseIndex):
     def open(cls, spec: str, folder: Path) -> "FaissFactoryIndex":
         index = _read_index(Path(folder) / cls.FILE)
         return cls(spec, index.d, index)
-
-    @classmethod
-    def load(cls, folder: Path) -> "FaissFactoryIndex":
-        raise TypeError("a faiss: index is loaded through load_dense_index(spec, folder): its spec names it")
 
     @classmethod
     def check(cls, spec: str, dimension: int) -> None:
@@ -236,7 +262,10 @@ class FaissFactoryIndex(DenseIndex):
             if _has_parameter(self._index, name):
                 space.set_index_parameter(self._index, name, value)
 
-    def search(self, query_vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, query_vectors: np.ndarray, k: int, scope: Scope | None = None) -> tuple[np.ndarray, np.ndarray]:
+        if scope is not None:
+            return self._scoped_search(_unit(np.asarray(query_vectors, dtype=np.float32).reshape(-1, self.dimension)),
+                                       k, scope)
         return self._index.search(_unit(np.asarray(query_vectors, dtype=np.float32).reshape(-1, self.dimension)), k)
 
     def vectors(self, rows: Sequence[int]) -> np.ndarray:
@@ -304,8 +333,81 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return matrix
 
 
+class MilvusDenseIndex(DenseIndex):
+    """The `dense` field of the snapshot's Milvus collection (index/milvus.py): vectors are held here until
+    the snapshot is committed, then searched in the engine (inner product, HNSW: `MilvusSettings`)."""
+
+    engine = True
+
+    def __init__(self, spec: str, dimension: int, collection: milvus.MilvusCollection | None = None) -> None:
+        self.spec = spec
+        self._dimension = int(dimension)
+        self._collection = collection
+        self._pending: list[np.ndarray] = []
+
+    @classmethod
+    def create(cls, spec: str, dimension: int) -> "MilvusDenseIndex":
+        return cls(spec, dimension)
+
+    @classmethod
+    def open(cls, spec: str, folder: Path) -> "MilvusDenseIndex":
+        collection = milvus.MilvusCollection.open(folder)
+        if collection.dimension is None:
+            raise DenseIndexError(f"{folder}: its Milvus collection {collection.name} holds no dense vectors")
+        return cls(spec, collection.dimension, collection)
+
+    @classmethod
+    def check(cls, spec: str, dimension: int) -> None:
+        try:
+            milvus.ping(spec)
+        except milvus.MilvusError as exc:
+            raise DenseIndexError(str(exc)) from None
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    @property
+    def size(self) -> int:
+        if self._collection is not None:
+            return self._collection.rows
+        return sum(len(v) for v in self._pending)
+
+    def add(self, vectors: np.ndarray) -> None:
+        if self._collection is not None:
+            raise TypeError(f"{self.spec}: a committed snapshot's collection is not added to; build a new snapshot")
+        if len(vectors):
+            self._pending.append(np.array(vectors, dtype=np.float32).reshape(-1, self._dimension))
+
+    def _committed(self) -> milvus.MilvusCollection:
+        if self._collection is None:
+            raise TypeError(f"{self.spec}: a Milvus index is searched once its snapshot is written")
+        return self._collection
+
+    def search(self, query_vectors: np.ndarray, k: int, scope: Scope | None = None) -> tuple[np.ndarray, np.ndarray]:
+        queries = np.asarray(query_vectors, dtype=np.float32).reshape(-1, self._dimension)
+        return self._committed().search_dense(queries, k, None if scope is None else scope.doc_ids)
+
+    def vectors(self, rows: Sequence[int]) -> np.ndarray:
+        if not len(rows):
+            return np.zeros((0, self._dimension), dtype=np.float32)
+        return self._committed().vectors(rows)
+
+    def save(self, folder: Path) -> None:
+        vectors = np.vstack(self._pending) if self._pending else np.zeros((0, self._dimension), dtype=np.float32)
+        milvus.stage_dense(self.spec, folder, vectors)
+
+    def commit(self, folder: Path, snapshot_name: str, fields: RowFields) -> None:
+        milvus.commit(self.spec, folder, snapshot_name, fields)
+
+    @classmethod
+    def discard(cls, folder: Path) -> None:
+        milvus.discard(folder)
+
+
 _BACKENDS: dict[str, type[DenseIndex]] = {FlatIPIndex.spec: FlatIPIndex}
-_PREFIXES: dict[str, type[DenseIndex]] = {FAISS_PREFIX: FaissFactoryIndex}
+_PREFIXES: dict[str, type[DenseIndex]] = {FAISS_PREFIX: FaissFactoryIndex,
+                                          **{prefix: MilvusDenseIndex for prefix in milvus.MILVUS_PREFIXES}}
 
 
 def dense_backend(spec: str) -> type[DenseIndex]:
@@ -316,8 +418,13 @@ def dense_backend(spec: str) -> type[DenseIndex]:
         if spec.startswith(prefix):
             if prefix == FAISS_PREFIX:
                 parse_faiss_spec(spec)  # a malformed spec fails here, before anything is embedded
+            if backend is MilvusDenseIndex:
+                try:
+                    milvus.parse_milvus_spec(spec)
+                except milvus.MilvusError as exc:
+                    raise DenseIndexError(str(exc)) from None
             return backend
-    known = [*map(repr, _BACKENDS), *(f"'{prefix}<index_factory string>'" for prefix in _PREFIXES)]
+    known = [*map(repr, _BACKENDS), f"'{FAISS_PREFIX}<index_factory string>'", f"'{milvus.MILVUS_PREFIX}host:port'"]
     raise DenseIndexError(f"unknown dense index {spec!r}: use one of {', '.join(known)}")
 
 
@@ -334,3 +441,10 @@ def create_dense_index(spec: str = DEFAULT_DENSE_INDEX, *, dimension: int) -> De
 def load_dense_index(spec: str, folder: Path) -> DenseIndex:
     """The index of `spec` that `save` wrote into `folder`."""
     return dense_backend(spec).open(spec, folder)
+
+
+def discard_dense(folder: Path) -> None:
+    """Before a snapshot folder (or a failed build's temporary one) is removed: every backend drops what it
+    keeps for it outside the folder (each knows its own file; there may be no manifest yet to name it)."""
+    for backend in dict.fromkeys([*_BACKENDS.values(), *_PREFIXES.values()]):
+        backend.discard(folder)

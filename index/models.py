@@ -58,3 +58,19 @@ class SkippedSource:
 class LoadResult:
     documents: list[SourceDocument]
     skipped: list[SkippedSource]
+
+
+@dataclass(frozen=True)
+class RowFields:
+    """The paragraph fields of every searchable row, in row order: what a search engine backend stores with
+    its vectors so that a query can be scoped there (index/milvus.py)."""
+    doc_ids: list[str]
+    paragraph_ids: list[str]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The rows a scoped query may return: the paragraphs of `doc_ids`, which are the searchable `rows`.
+    Embedded backends mask by `rows`; engine backends put `doc_ids` in the query's filter."""
+    doc_ids: tuple[str, ...]
+    rows: tuple[int, ...]

@@ -10,6 +10,10 @@ A build writes into snapshots/.tmp-*, renames it into place, then swaps
 CURRENT; a crash at any point leaves the previous snapshot serving.
 The manifest names the dense and keyword backends (`index/dense.py`, `index/keyword.py`) a snapshot
 was built with; one written before they were named loads with the defaults, faiss-flat and bm25s.
+An engine backend (Milvus) keeps its rows outside the folder, in a collection named after the folder's
+final name, written by the backends' `commit` before the folder is checksummed and renamed (its folder
+holds `milvus.json` naming it); removing a snapshot folder first asks every backend to `discard` what it
+keeps for it.
 """
 from __future__ import annotations
 
@@ -31,9 +35,11 @@ import numpy as np
 
 # `faiss` only for tests/service/operations/test_faults.py, which patches index.snapshot.faiss.write_index;
 # drop it once that test patches index.dense.faiss
-from index.dense import DEFAULT_DENSE_INDEX, DenseIndex, create_dense_index, faiss, load_dense_index  # noqa: F401
-from index.keyword import DEFAULT_KEYWORD_INDEX, KeywordIndex, create_keyword_index, load_keyword_index
-from index.models import Paragraph
+from index.dense import (DEFAULT_DENSE_INDEX, DenseIndex, create_dense_index, discard_dense, faiss,  # noqa: F401
+                         load_dense_index)
+from index.keyword import (DEFAULT_KEYWORD_INDEX, KeywordIndex, create_keyword_index, discard_keyword,
+                           load_keyword_index)
+from index.models import Paragraph, RowFields
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +109,8 @@ def write_snapshot(index_dir: Path, *, manifest: dict, documents: dict[str, dict
     snapshots.mkdir(parents=True, exist_ok=True)
     tmp = snapshots / f".tmp-{uuid.uuid4().hex}"
     tmp.mkdir()
+    # named before its backends are written: an engine backend names what it writes after the snapshot
+    final = snapshots / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     try:
         (tmp / "documents.json").write_text(json.dumps(documents, ensure_ascii=False), encoding="utf-8")
         with (tmp / "paragraphs.jsonl").open("w", encoding="utf-8") as fh:
@@ -115,6 +123,10 @@ def write_snapshot(index_dir: Path, *, manifest: dict, documents: dict[str, dict
         keyword = create_keyword_index(keyword_spec)
         keyword.build(keyword_tokens)
         keyword.save(tmp)
+        rows = [paragraphs[i] for i in searchable]
+        fields = RowFields([p.doc_id for p in rows], [p.paragraph_id for p in rows])
+        dense.commit(tmp, final.name, fields)
+        keyword.commit(tmp, final.name, fields)
         df: dict[str, int] = {}
         for tokens in keyword_tokens:
             for t in set(tokens):
@@ -125,10 +137,9 @@ def write_snapshot(index_dir: Path, *, manifest: dict, documents: dict[str, dict
                     "format": FORMAT_VERSION, "files": files}
         (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
         _fsync_tree(tmp)
-        final = snapshots / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         os.rename(tmp, final)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_snapshot(tmp)
         raise
     previous = current_snapshot_path(index_dir)
     pointer = index_dir / f".{CURRENT}.tmp"
@@ -148,10 +159,21 @@ def _prune(snapshots: Path, keep: set[str]) -> None:
     """
     for old in snapshots.iterdir():
         if old.is_dir() and not old.name.startswith(".") and old.name not in keep:
-            shutil.rmtree(old, ignore_errors=True)
+            _remove_snapshot(old)
     for tmp in snapshots.glob(".tmp-*"):
         if time.time() - tmp.stat().st_mtime > 3600:
-            shutil.rmtree(tmp, ignore_errors=True)
+            _remove_snapshot(tmp)
+
+
+def _remove_snapshot(folder: Path) -> None:
+    """Remove a snapshot folder, after its backends dropped what they keep for it elsewhere (a Milvus
+    collection); a backend that fails to only logs, and the folder goes anyway."""
+    for discard in (discard_dense, discard_keyword):
+        try:
+            discard(folder)
+        except Exception:
+            log.exception("%s: a backend could not discard what it keeps for this snapshot", folder)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def current_snapshot_path(index_dir: Path) -> Path | None:
@@ -172,18 +194,20 @@ def dense_spec(manifest: dict) -> str:
     return (manifest.get("dense") or {}).get("spec", DEFAULT_DENSE_INDEX)
 
 
-def current_dense_spec(index_dir: Path) -> str | None:
-    """The dense spec of the folder's current snapshot; None when there is none or its manifest is unreadable."""
-    path = current_snapshot_path(Path(index_dir))
-    try:
-        return dense_spec(json.loads((path / MANIFEST).read_text(encoding="utf-8"))) if path else None
-    except (OSError, ValueError):
-        return None
-
-
 def keyword_spec(manifest: dict) -> str:
     """The keyword backend a snapshot was built with (bm25s for one older than the field)."""
     return (manifest.get("keyword") or {}).get("spec", DEFAULT_KEYWORD_INDEX)
+
+
+def current_specs(index_dir: Path) -> tuple[str | None, str | None]:
+    """(dense spec, keyword spec) of the folder's current snapshot; (None, None) when there is none or its
+    manifest is unreadable."""
+    path = current_snapshot_path(Path(index_dir))
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8")) if path else None
+    except (OSError, ValueError):
+        manifest = None
+    return (dense_spec(manifest), keyword_spec(manifest)) if manifest is not None else (None, None)
 
 
 def load_snapshot(index_dir: str | Path, expected_embedder: str | None = None) -> Snapshot:

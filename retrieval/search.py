@@ -9,7 +9,7 @@ from functools import cached_property, lru_cache
 import numpy as np
 
 from index.embedders import Embedder
-from index.models import Paragraph
+from index.models import Paragraph, Scope
 from index.normalization import compact
 from index.snapshot import Snapshot
 from index.tokenization import event_ordinals, keyword_tokens, protected_terms
@@ -94,7 +94,8 @@ class HybridSearcher:
                prefer_doc_ids: Sequence[str] = ()) -> list[SearchHit]:
         """mode: "hybrid" (default), "dense" or "keyword" (the latter two for baselines).
 
-        `doc_ids`: only these documents' paragraphs, each scored exactly (an unknown id finds nothing).
+        `doc_ids`: only these documents' paragraphs, each scored exactly (an unknown id finds nothing); with an
+        engine backend (Milvus) the scope goes into the engine's queries, and its best rows are the candidates.
         `prefer_doc_ids`: these documents' paragraphs among the candidates get `preferred_document_bonus` (they
         are not all added as candidates: that would move the min-max normalisation every score goes through)."""
         snap, cfg = self.snapshot, self.settings
@@ -103,23 +104,26 @@ class HybridSearcher:
             return []
         depth = min(n, max(cfg.candidates, top_k * 4))
         allowed: list[int] | None = None
+        scope: Scope | None = None
         if doc_ids is not None:
             allowed = sorted({r for d in doc_ids for r in self._rows_of_document.get(d, [])})
             if not allowed:
                 return []
+            scope = Scope(tuple(sorted({d for d in doc_ids if d in self._rows_of_document})), tuple(allowed))
+        # embedded indexes score every row of a scope here; an engine is asked for the scope's best rows
+        exhaustive = allowed is not None and not (snap.dense.engine or snap.keyword.engine)
         dense_scores: dict[int, float] = {}
         if mode in ("hybrid", "dense"):
             if query_vector is None:
                 query_vector = self.embed_query(query)
-            if allowed is None:
-                scores, rows = snap.dense.search(query_vector.reshape(1, -1).astype(np.float32), depth)
+            if not exhaustive:
+                scores, rows = snap.dense.search(query_vector.reshape(1, -1).astype(np.float32), depth, scope=scope)
                 dense_scores = {int(r): float(s) for r, s in zip(rows[0], scores[0]) if r >= 0}
         keyword_all = np.zeros(n, dtype=np.float32)
-        if mode in ("hybrid", "keyword"):
-            tokens = keyword_tokens(query)
-            if tokens:
-                keyword_all = np.asarray(snap.keyword.scores(tokens), dtype=np.float32)
-        if allowed is not None:
+        tokens = keyword_tokens(query) if mode in ("hybrid", "keyword") else []
+        if tokens:
+            keyword_all = np.asarray(snap.keyword.scores(tokens, scope=scope), dtype=np.float32)
+        if exhaustive:
             rows = allowed
         else:
             keyword_top = [int(r) for r in np.argsort(-keyword_all)[:depth] if keyword_all[r] > 0]
@@ -132,6 +136,10 @@ class HybridSearcher:
                 vectors = snap.dense.vectors(missing)
                 for r, s in zip(missing, vectors @ query_vector):
                     dense_scores[r] = float(s)
+        if tokens and snap.keyword.engine:
+            unscored = [r for r in rows if keyword_all[r] == 0]
+            if unscored:  # dense-only candidates below the engine's keyword depth still get their exact BM25
+                keyword_all[unscored] = snap.keyword.row_scores(tokens, unscored)
         dense = np.array([dense_scores.get(r, 0.0) for r in rows], dtype=np.float32)
         keyword = keyword_all[rows]
         weight = {"hybrid": cfg.dense_weight, "dense": 1.0, "keyword": 0.0}[mode]

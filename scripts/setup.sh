@@ -8,5 +8,5 @@ if [ ! -x .venv/bin/python ]; then
   "$python_bin" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[sentence-transformers,langchain,test]'
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[sentence-transformers,langchain,milvus,test]'
 echo "NotesQA installed in .venv (console script: .venv/bin/notesqa)"

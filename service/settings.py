@@ -5,9 +5,10 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, SecretStr, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from index.builder import BuildError, index_backend_specs
 from index.dense import DenseIndexError, dense_backend
 from index.embedders import DEFAULT_EMBEDDER, EmbedderError, check_embedder_spec
 from retrieval.answer.span_reader import DEFAULT_READER
@@ -128,15 +129,27 @@ class Settings(BaseSettings):
     # the dense index builds use: "faiss-flat" (exact) or "faiss:<index_factory string>", e.g.
     # "faiss:HNSW32,Flat" or "faiss:IVF4096,SQ8?nprobe=64"; unset, a build keeps its folder's current one
     dense_index: str | None = None
+    # what holds both indexes: "embedded" (FAISS as dense_index says, and bm25s, in the index folder) or a
+    # Milvus engine, "milvus://host:19530" (index/milvus.py; token in NOTESQA_MILVUS_TOKEN); unset, a build
+    # keeps its folder's current backends (embedded for a new folder)
+    index_backend: str | None = None
     workers: int = Field(default=1, ge=1, le=64)  # `serve` processes sharing the port and the index folder
 
-    @field_validator("dense_index")
+    @field_validator("dense_index", "index_backend")
     @classmethod
-    def known_dense_index(cls, spec: str | None) -> str | None:
+    def known_index_spec(cls, spec: str | None, info: ValidationInfo) -> str | None:
+        """A spec a build would refuse is refused at start-up instead."""
         if spec is None or not spec.strip():
             return None
+        check = dense_backend if info.field_name == "dense_index" else index_backend_specs
         try:
-            dense_backend(spec.strip())
-        except DenseIndexError as exc:
+            check(spec.strip())
+        except (DenseIndexError, BuildError) as exc:
             raise ValueError(str(exc)) from None
         return spec.strip()
+
+    @property
+    def index_specs(self) -> tuple[str | None, str | None]:
+        """(dense spec, keyword spec) a build uses (`index.builder.index_backend_specs`); BuildError when
+        NOTESQA_INDEX_BACKEND and NOTESQA_DENSE_INDEX disagree."""
+        return index_backend_specs(self.index_backend, self.dense_index)

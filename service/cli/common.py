@@ -66,8 +66,9 @@ def make_settings(**overrides: Any) -> Settings:
 
 def run_build(settings: Settings) -> BuildReport:
     try:
+        dense_index, keyword_index = settings.index_specs
         return build_index(settings.corpus_path, settings.index_dir, settings.embedder,
-                           dense_index=settings.dense_index)
+                           dense_index=dense_index, keyword_index=keyword_index)
     except (BuildError, SourceError, EmbedderError) as exc:
         fail(f"cannot build the index: {exc}")
 

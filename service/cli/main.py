@@ -52,9 +52,14 @@ def index_build(corpus: CorpusOption = None, index: IndexOption = None, embedder
                 dense_index: Annotated[str | None, typer.Option(
                     "--dense-index", help="'faiss-flat' (exact) or 'faiss:<index_factory string>', e.g. "
                     "'faiss:HNSW32,Flat' [env NOTESQA_DENSE_INDEX; default: the folder's current one, "
-                    "else faiss-flat].")] = None) -> None:
+                    "else faiss-flat].")] = None,
+                index_backend: Annotated[str | None, typer.Option(
+                    "--index-backend", help="'embedded' (FAISS + bm25s in the index folder) or "
+                    "'milvus://host:19530' (both indexes in a Milvus collection per snapshot) [env "
+                    "NOTESQA_INDEX_BACKEND; default: the folder's current ones, else embedded].")] = None) -> None:
     """Index a corpus; files that cannot be read are skipped and reported."""
-    settings = make_settings(corpus_path=corpus, index_dir=index, embedder=embedder, dense_index=dense_index)
+    settings = make_settings(corpus_path=corpus, index_dir=index, embedder=embedder, dense_index=dense_index,
+                             index_backend=index_backend)
     report = run_build(settings)
     if json_output:
         print_json(report.to_dict())
@@ -107,7 +112,7 @@ def serve(index: IndexOption = None,
 
 # what a worker process must see as its parent saw it: it reads its settings from the environment
 WORKER_SETTINGS = ("index_dir", "corpus_path", "embedder", "host", "port", "data_dir", "auth_required", "workers",
-                   "dense_index")
+                   "dense_index", "index_backend")
 
 
 def serve_workers(settings: Settings) -> None:

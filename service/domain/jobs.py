@@ -376,9 +376,10 @@ class JobRunner:
             embedder = self._build_embedder()
         except EmbedderError as exc:
             raise BuildError(f"the embedder cannot be loaded: {exc}") from exc
+        dense_index, keyword_index = self.settings.index_specs
         report = build_index(store.sources_dir(collection), index_dir, self.settings.embedder,
                              show_progress=False, embedder=embedder, progress=progress,
-                             dense_index=self.settings.dense_index)
+                             dense_index=dense_index, keyword_index=keyword_index)
         progress("swapping", 0, 0)
         if self.registry is not None:
             try:

@@ -106,3 +106,22 @@ def write_tiny_corpus(folder: Path, doc_a: str = TINY_DOC_A, doc_b: str = TINY_D
 @pytest.fixture
 def tiny_corpus(tmp_path):
     return write_tiny_corpus(tmp_path / "corpus")
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory):
+    """`milvus://127.0.0.1:<port>`: a real Milvus Lite gRPC server (its own process, data in a temporary
+    folder) on loopback, reached as a Milvus Standalone would be."""
+    pytest.importorskip("milvus_lite", reason="milvus-lite is not installed (pip install 'notesqa[milvus]')")
+    pytest.importorskip("pymilvus", reason="pymilvus is not installed (pip install 'notesqa[milvus]')")
+    from index.milvus import milvus_lite_server
+
+    with milvus_lite_server(tmp_path_factory.mktemp("milvus-lite")) as spec:
+        yield spec
+
+
+def milvus_collections(spec: str) -> list[str]:
+    """The collections the Milvus server of `spec` holds now."""
+    from index.milvus import client, parse_milvus_spec
+
+    return sorted(client(parse_milvus_spec(spec)).list_collections())
