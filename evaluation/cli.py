@@ -15,7 +15,7 @@ import os
 import shlex
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -397,32 +397,45 @@ def backends_command(
         limit: LimitOpt = None, top_k: TopKOpt = 5, embedder: EmbedderOpt = None, scoped: ScopedOpt = False,
         workdir: Annotated[Path | None, typer.Option(
             file_okay=False, help="Where the backends' index folders go (default: a new run folder).")] = None,
+        seed_index: Annotated[list[Path] | None, typer.Option(
+            "--seed-index", file_okay=False,
+            help="Index folders of the same corpus whose embedding caches seed the backends' (no re-embedding).")] = None,
+        save_results_to: SaveOpt = None,
 ) -> None:
     """The same questions asked of the same corpus indexed by each backend: metric rows side by side."""
     from contextlib import ExitStack
 
-    from evaluation.backends import evaluate_backends
+    from evaluation.backends import MILVUS_LITE, evaluate_backends
     from index.builder import BuildError
     from index.milvus import MilvusError, milvus_lite_server
 
     backends = list(dict.fromkeys(backend or ["embedded"]))
     run_dir = workdir or new_run_dir("runs")
+    started = time.perf_counter()
+    lite = None
     with ExitStack() as stack:
         try:
             if milvus_lite:
-                backends.append(stack.enter_context(milvus_lite_server(run_dir / "milvus-lite")))
+                lite = stack.enter_context(milvus_lite_server(run_dir / "milvus-lite"))
+                backends.append(lite)
             results = evaluate_backends(dataset, corpus, backends, run_dir / "indexes",
                                         embedder_spec=cli.make_settings(embedder=embedder).embedder, top_k=top_k,
-                                        limit=limit, scoped=scoped)
+                                        limit=limit, scoped=scoped, seed=seed_index or [])
         except MilvusError as exc:
             cli.fail(f"Milvus: {exc}")
         except BuildError as exc:
             cli.fail(f"cannot build an index: {exc}")
+    results = [replace(r, system=MILVUS_LITE) if r.system == lite else r for r in results]
     print_side_by_side(results, f"{results[0].dataset}: {len(results[0].records)} questions, index backends "
                                 f"side by side (top_k={top_k}, in-process)")
-    write_run(run_dir, results, {"command": "notesqa eval backends", "dataset": str(dataset), "corpus": str(corpus),
-                                 "backends": ", ".join(backends), "top_k": top_k, "limit": limit}, SYSTEM_LABELS)
+    config = {"command": "notesqa eval backends", "dataset": str(dataset), "corpus": str(corpus),
+              "backends": ", ".join(r.system for r in results), "top_k": top_k, "limit": limit,
+              "machine": f"{os.cpu_count()} CPU(s)", "seconds": round(time.perf_counter() - started, 1)}
+    write_run(run_dir, results, config, SYSTEM_LABELS)
     typer.echo(f"Wrote {run_dir}/ (report.md, metrics.json, per_question.jsonl, plots)")
+    if save_results_to:
+        save_results(save_results_to, results, config)
+        typer.echo(f"Wrote {save_results_to}")
 
 
 @eval_app.command("compare")

@@ -12,6 +12,8 @@ Files read (each optional; a missing one leaves its part out):
     combined.json          NotesQA on the sample dev set, index = sample corpus + CMRC passages
     scoped_cmrc.json       NotesQA on CMRC 2018 dev, each question asked of its own passage (`--scoped`)
     sample_conversations.json  NotesQA on the sample conversations: follow-ups, the same asked in full
+    backends_sample.json   NotesQA on the sample dev set, the corpus indexed by each index backend
+    backends_cmrc.json     the same on CMRC 2018 dev
 and the cross-validated figures `notesqa train answers` wrote into the shipped answer model's `report`.
 A result whose dataset ends in " (evidence withheld)" (`--withhold-evidence`) goes to its own table.
 """
@@ -37,6 +39,8 @@ END = "<!-- eval-table:end -->"
 DEFAULT_RESULTS = REPO_ROOT / "evaluation" / "results"
 DEFAULT_README = REPO_ROOT / "README.md"
 COMBINED_TARGET = 0.02
+BACKENDS_TARGET = 0.01  # the largest answer accuracy gap between index backends (#16)
+BACKEND_LABELS = {"embedded": "embedded (FAISS + bm25s)", "milvus-lite": "Milvus (Milvus Lite, gRPC on loopback)"}
 COMBINED_ROWS = ("recall@1", "recall@5", "mrr", "answer_accuracy", "citation_precision", "abstention",
                  "false_abstention", "ece", "answer_chars_p50", "latency_p50_ms")
 CONVERSATION_ROWS = ("answer_accuracy", "recall@1", "recall@5", "mrr", "citation_precision", "abstention",
@@ -73,9 +77,10 @@ def _labelled(results: list[Result]) -> list[Result]:
     return [Result(r.dataset, SYSTEM_LABELS.get(r.system, r.system), r.metrics) for r in results]
 
 
-def _single_table(results: list[Result]) -> str:
-    lines = ["| metric | " + " | ".join(f"{r.dataset} ({r.metrics['questions']} q)" for r in results) + " |",
-             "|---|" + "---:|" * len(results)]
+def _single_table(results: list[Result], columns: list[str] | None = None) -> str:
+    """One column per result, headed by `columns` (default: the dataset and its size)."""
+    columns = columns or [f"{r.dataset} ({r.metrics['questions']} q)" for r in results]
+    lines = ["| metric | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(results)]
     for key, label, _ in METRIC_ROWS:
         if all(r.metrics.get(key) is None for r in results):
             continue
@@ -101,6 +106,23 @@ def _baselines_section(title: str, data: dict, results: list[Result]) -> list[st
     if build is not None:
         lines += [f"LangChain index: {data['config'].get('langchain_chunks', '?')} chunks, built in {build:.0f} s "
                   "(embeddings cached between runs).", ""]
+    return lines
+
+
+def _backends_section(found: list[tuple[dict, list[Result]]]) -> list[str]:
+    """Each dataset asked of the same corpus indexed by each index backend (`notesqa eval backends`)."""
+    if not found:
+        return []
+    lines = ["#### Index backends side by side: embedded and Milvus", "",
+             "`notesqa eval backends DATASET --corpus C --backend embedded --milvus-lite`: the corpus indexed by "
+             "each backend from the same vectors, the same questions asked of each in-process.", ""]
+    for data, results in found:
+        lines += [f"{results[0].dataset}: {_scope(data, results[0])}.", "",
+                  _single_table(results, [BACKEND_LABELS.get(r.system, r.system) for r in results]), ""]
+        accuracies = [r.metrics.get("answer_accuracy") or 0.0 for r in results]
+        gap = max(accuracies) - min(accuracies)
+        verdict = "met" if gap <= BACKENDS_TARGET + 1e-9 else "**not met**"
+        lines += [f"Answer accuracy gap between the backends: {gap:.3f} (target ≤ {BACKENDS_TARGET}: {verdict}).", ""]
     return lines
 
 
@@ -267,6 +289,10 @@ def render(results_dir: str | Path = DEFAULT_RESULTS, model_path: Path = DEFAULT
             drop = base.metrics["answer_accuracy"] - r.metrics["answer_accuracy"]
             verdict = "met" if drop <= COMBINED_TARGET + 1e-9 else "**not met**"
             lines += ["", f"Answer accuracy drop: {drop:.3f} (target ≤ {COMBINED_TARGET}: {verdict}).", ""]
+    backends = [loaded for name in ("backends_sample.json", "backends_cmrc.json")
+                if (loaded := load_results(results_dir / name))]
+    found = found or bool(backends)
+    lines += _backends_section(backends)
     lines += _withheld_section([(data, r) for name in ("sample_dev.json", "baselines_cmrc.json")
                                 if (loaded := load_results(results_dir / name))
                                 for data in [loaded[0]] for r in loaded[1] if _withheld(r)])

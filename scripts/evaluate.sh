@@ -5,6 +5,7 @@
 #   scripts/evaluate.sh                  everything (CMRC in full: ~20-30 min on 2 cores)
 #   CMRC_LIMIT=500 scripts/evaluate.sh   only the first 500 CMRC questions (a fixed subset; the table says so)
 #   SKIP_CMRC=1 scripts/evaluate.sh      sample corpus only; the CMRC and combined result files are kept
+#   SKIP_BACKENDS=1 scripts/evaluate.sh  without the embedded-vs-Milvus runs (their result files are kept)
 #   SKIP_BUILD=1 scripts/evaluate.sh     use the index folders as they are (default: rebuild them, which is
 #                                        incremental - unchanged paragraphs come from the embedding cache)
 #   CMRC_DIR=/path/to/cmrc2018           folder holding corpus.jsonl and qa.jsonl
@@ -76,6 +77,18 @@ if [ "$run_cmrc" = 1 ]; then
   "$NOTESQA" eval run "$DEV" --corpus corpus --corpus "$CMRC_DIR/corpus.jsonl" --index var/combined-index \
     --seed-index var/index --seed-index var/cmrc-index \
     --out-dir "$RUNS/combined" --save-results "$RESULTS/combined.json"
+fi
+
+if [ -z "${SKIP_BACKENDS:-}" ]; then
+  step "index backends side by side: embedded and Milvus (a Milvus Lite server on loopback), sample dev set"
+  "$NOTESQA" eval backends "$DEV" --corpus corpus --backend embedded --milvus-lite --seed-index var/index \
+    --workdir "$RUNS/backends_sample" --save-results "$RESULTS/backends_sample.json"
+  if [ "$run_cmrc" = 1 ]; then
+    step "index backends side by side on CMRC 2018 dev ${CMRC_LIMIT:+(first $CMRC_LIMIT questions)}"
+    "$NOTESQA" eval backends "$CMRC_DIR/qa.jsonl" --corpus "$CMRC_DIR/corpus.jsonl" --backend embedded --milvus-lite \
+      --seed-index var/cmrc-index "${limit_args[@]}" --workdir "$RUNS/backends_cmrc" \
+      --save-results "$RESULTS/backends_cmrc.json"
+  fi
 fi
 
 step "README table"

@@ -168,6 +168,19 @@ def test_render_builds_every_section_from_the_files(results_dir: Path) -> None:
     assert "| metric | cmrc2018 (scoped to its documents) (" in scoped and "answer accuracy" in scoped.lower()
 
 
+def test_render_sets_index_backends_side_by_side(results_dir: Path) -> None:
+    save_results(results_dir / "backends_sample.json",
+                 [result("embedded", GOOD, dataset="sample_dev"), result("milvus-lite", WORSE, dataset="sample_dev")],
+                 {"limit": None})
+    section = render(results_dir).split("#### Index backends side by side", 1)[1].split("####", 1)[0]
+    assert "| metric | embedded (FAISS + bm25s) | Milvus (Milvus Lite, gRPC on loopback) |" in section
+    assert "Answer accuracy gap between the backends: 0.500 (target ≤ 0.01: **not met**)" in section
+    save_results(results_dir / "backends_sample.json",
+                 [result("embedded", GOOD, dataset="sample_dev"), result("milvus-lite", GOOD, dataset="sample_dev")],
+                 {"limit": None})
+    assert "Answer accuracy gap between the backends: 0.000 (target ≤ 0.01: met)" in render(results_dir)
+
+
 def test_render_without_results() -> None:
     assert "No result files" in render(Path("/nonexistent"))
 
