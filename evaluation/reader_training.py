@@ -8,8 +8,9 @@ characters too, so both scripts are seen. Articles are split once into a trainin
 part; the report gives the held-out figures only.
 
 The frozen lower layers are run once over every window and their states kept, so each epoch runs only
-the fine-tuned layers: about 80 minutes on 2 cores for the full sets (10 layers, bfloat16 autocast). Fixed seeds and deterministic
-kernels make a rerun on the same machine give the same file.
+the fine-tuned layers: about 80 minutes on 2 cores for the full sets (10 layers, under bfloat16 autocast
+where the CPU has native bfloat16). Fixed seeds and deterministic kernels make a rerun on the same machine
+give the same file.
 """
 from __future__ import annotations
 
@@ -46,8 +47,9 @@ class ReaderTrainingSettings:
     weight_decay: float = 0.01
     dropout: float = 0.1  # in the fine-tuned layers, as BERT was pretrained
     # fine-tuning matmuls in bfloat16 (fp32 weights and optimiser): about 1.8x faster on CPUs with
-    # AMX/AVX512-BF16; serving stays fp32, where bfloat16 is slower
-    bf16: bool = True
+    # AMX/AVX512-BF16, but emulated and several times slower on one without (AVX2 only). None: bfloat16 where
+    # the CPU has it (`native_bf16`). Serving stays fp32
+    bf16: bool | None = None
     held_out: float = 0.1  # share of each set's articles kept out of training, for the report
     own_negatives: int = 1  # windows of the question's own passage without the answer kept per question
     near_miss_share: float = 0.3  # questions also read against another paragraph of their article
@@ -144,6 +146,7 @@ def fit_reader(questions: list[ReaderQuestion], cfg: ReaderTrainingSettings,
 
     torch.manual_seed(cfg.seed)
     torch.use_deterministic_algorithms(True)
+    bf16 = native_bf16() if cfg.bf16 is None else cfg.bf16
     rng = random.Random(cfg.seed)
     net = SpanReaderNet(read_packed(), cfg.frozen_layers, cfg.dropout)
     windower = _windower(net, windows_cfg)
@@ -188,7 +191,7 @@ def fit_reader(questions: list[ReaderQuestion], cfg: ReaderTrainingSettings,
                 mask[row, :lengths[i]] = 1
             gold_s = torch.tensor([labelled[i].start for i in group])
             gold_e = torch.tensor([labelled[i].end for i in group])
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 start, end = net.upper(hidden, mask)
             start, end = start.float(), end.float()
             loss = (torch.nn.functional.cross_entropy(start, gold_s) + torch.nn.functional.cross_entropy(end, gold_e)) / 2
@@ -202,9 +205,17 @@ def fit_reader(questions: list[ReaderQuestion], cfg: ReaderTrainingSettings,
             progress.set_postfix(epoch=epoch, loss=f"{np.mean(losses[-50:]):.3f}")
     progress.close()
     net.eval()
-    return net, {"windows": len(labelled), "questions": len(questions), "steps": steps,
+    return net, {"windows": len(labelled), "questions": len(questions), "steps": steps, "bf16": bf16,
                  "frozen_layers_seconds": round(frozen_s), "fine_tuning_seconds": round(time.time() - t0),
                  "final_loss": round(float(np.mean(losses[-50:])), 4) if losses else None}
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 matmuls natively (AVX512-BF16 or AMX), as torch detects it."""
+    import torch
+
+    return any(getattr(torch.cpu, probe, lambda: False)() for probe in ("_is_avx512_bf16_supported",
+                                                                         "_is_amx_tile_supported"))
 
 
 def _windower(net: SpanReaderNet, settings: WindowSettings) -> Windower:
@@ -287,8 +298,9 @@ def reader_command(
         = ReaderTrainingSettings.frozen_layers,
         learning_rate: Annotated[float, typer.Option(help="Peak AdamW learning rate.")]
         = ReaderTrainingSettings.learning_rate,
-        bf16: Annotated[bool, typer.Option(help="Fine-tune under bfloat16 autocast (fp32 weights).")]
-        = ReaderTrainingSettings.bf16,
+        bf16: Annotated[bool | None, typer.Option(
+            "--bf16/--no-bf16", help="Fine-tune under bfloat16 autocast (fp32 weights) [default: where the CPU "
+                                     "has native bfloat16, AVX512-BF16 or AMX].")] = ReaderTrainingSettings.bf16,
         limit: Annotated[int, typer.Option(help="At most this many questions per set (0: all).")] = 0,
         sets: Annotated[str, typer.Option(help="Comma-separated training sets.")] = ",".join(READER_SETS),
         report_only: Annotated[bool, typer.Option(help="Only re-score the existing file on the held-out part.")]

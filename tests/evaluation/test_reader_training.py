@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from evaluation.reader_training import (SHARED, ReaderTrainingSettings, fit_reader, held_out_report, load_reader_file,
-                                        reader_questions, write_report)
+                                        native_bf16, reader_questions, write_report)
 from retrieval.answer.encoder import read_packed
 from retrieval.answer.span_reader import SpanReader, SpanReaderNet, WindowSettings
 
@@ -19,6 +19,7 @@ def test_fine_tuning_a_slice_learns_to_point_at_answers_and_the_file_reads_the_s
     train, held = reader_questions(SHARED, cfg, limit=240, sets=["cmrc2018-trial"])
     assert train and held and not {q.article for q in train} & {q.article for q in held}
     net, fit = fit_reader(train, cfg, windows)
+    assert fit["bf16"] is native_bf16()  # unset: bfloat16 only where this CPU has it natively
     torch.manual_seed(cfg.seed)
     untrained = SpanReaderNet(read_packed(), cfg.frozen_layers)  # the same encoder, a head never fitted
     fitted = held_out_report(SpanReader(net, windows), held)
