@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import math
+import os
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -28,6 +31,22 @@ class SearchSettings:
     # added to the fused score of the documents a conversation's last turn cited: a follow-up is most
     # often about the same document, yet one that names another must still be able to find it
     preferred_document_bonus: float = 0.15
+    # threads per process that wait on a search engine's keyword queries while the dense ones run (engine
+    # backends only: an embedded index scores in process)
+    engine_threads: int = 8
+
+
+_pools: dict[int, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _engine_pool(workers: int) -> ThreadPoolExecutor:
+    """This process's pool (a forked worker makes its own: threads do not survive fork)."""
+    with _pools_lock:
+        pool = _pools.get(os.getpid())
+        if pool is None:
+            pool = _pools[os.getpid()] = ThreadPoolExecutor(workers, thread_name_prefix="engine-keyword")
+        return pool
 
 
 @dataclass
@@ -112,6 +131,11 @@ class HybridSearcher:
             scope = Scope(tuple(sorted({d for d in doc_ids if d in self._rows_of_document})), tuple(allowed))
         # embedded indexes score every row of a scope here; an engine is asked for the scope's best rows
         exhaustive = allowed is not None and not (snap.dense.engine or snap.keyword.engine)
+        tokens = keyword_tokens(query) if mode in ("hybrid", "keyword") else []
+        # an engine answers the keyword query while this thread waits on the dense one: one round trip, not two
+        pending: Future | None = None
+        if tokens and mode == "hybrid" and snap.keyword.engine:
+            pending = _engine_pool(cfg.engine_threads).submit(snap.keyword.scores, tokens, scope=scope)
         dense_scores: dict[int, float] = {}
         if mode in ("hybrid", "dense"):
             if query_vector is None:
@@ -120,8 +144,9 @@ class HybridSearcher:
                 scores, rows = snap.dense.search(query_vector.reshape(1, -1).astype(np.float32), depth, scope=scope)
                 dense_scores = {int(r): float(s) for r, s in zip(rows[0], scores[0]) if r >= 0}
         keyword_all = np.zeros(n, dtype=np.float32)
-        tokens = keyword_tokens(query) if mode in ("hybrid", "keyword") else []
-        if tokens:
+        if pending is not None:
+            keyword_all = np.asarray(pending.result(), dtype=np.float32)
+        elif tokens:
             keyword_all = np.asarray(snap.keyword.scores(tokens, scope=scope), dtype=np.float32)
         if exhaustive:
             rows = allowed
@@ -130,16 +155,18 @@ class HybridSearcher:
             rows = list(dict.fromkeys(list(dense_scores) + keyword_top))
         if not rows:
             return []
+        unscored = [r for r in rows if keyword_all[r] == 0] if tokens and snap.keyword.engine else []
+        completing: Future | None = None
+        if unscored:  # dense-only candidates below the engine's keyword depth still get their exact BM25
+            completing = _engine_pool(cfg.engine_threads).submit(snap.keyword.row_scores, tokens, unscored)
         if mode in ("hybrid", "dense"):
             missing = [r for r in rows if r not in dense_scores]
             if missing:  # keyword-only candidates still get their exact cosine
                 vectors = snap.dense.vectors(missing)
                 for r, s in zip(missing, vectors @ query_vector):
                     dense_scores[r] = float(s)
-        if tokens and snap.keyword.engine:
-            unscored = [r for r in rows if keyword_all[r] == 0]
-            if unscored:  # dense-only candidates below the engine's keyword depth still get their exact BM25
-                keyword_all[unscored] = snap.keyword.row_scores(tokens, unscored)
+        if completing is not None:
+            keyword_all[unscored] = completing.result()
         dense = np.array([dense_scores.get(r, 0.0) for r in rows], dtype=np.float32)
         keyword = keyword_all[rows]
         weight = {"hybrid": cfg.dense_weight, "dense": 1.0, "keyword": 0.0}[mode]

@@ -193,7 +193,7 @@ def start(binary: Path, model: Path, port: int, threads: int, ctx: int, parallel
             tail = log_path.read_text(errors="replace")[-2000:]
             if process.returncode == -signal.SIGILL:
                 raise UnsupportedCPU("the prebuilt llama-server uses CPU instructions this machine lacks "
-                                     f"(it died of SIGILL; {_cpu_model()}): {tail[-300:]}")
+                                     f"(it died of SIGILL on {_cpu_model()}; its log: {log_path})")
             raise FixtureError(f"llama-server exited with {process.returncode}: {tail}")
         if _healthy(port):
             return process
