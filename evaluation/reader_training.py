@@ -255,6 +255,22 @@ def reference_readings(reader: SpanReader, questions: list[ReaderQuestion], coun
     return out
 
 
+def held_out_question_ids(shared: Path, cfg: ReaderTrainingSettings) -> set[str]:
+    """The ids (as the SQuAD files give them) of every question in the articles `cfg`'s split holds out: the
+    questions a reader trained with `cfg` never saw."""
+    articles = {q.article for q in reader_questions(shared, cfg)[1]}
+    ids: set[str] = set()
+    for name, relative in READER_SETS.items():
+        path = shared / relative
+        if not path.exists():
+            continue
+        for ai, article in enumerate(json.loads(path.read_text(encoding="utf-8"))["data"]):
+            if f"{name}/{ai}" in articles:
+                ids.update(str(qa["id"]) for paragraph in article["paragraphs"] for qa in paragraph["qas"]
+                           if qa.get("id"))
+    return ids
+
+
 def reader_questions(shared: Path, cfg: ReaderTrainingSettings, limit: int = 0,
                      sets: list[str] | None = None) -> tuple[list[ReaderQuestion], list[ReaderQuestion]]:
     """(training, held-out) questions of the training sets, split by article."""

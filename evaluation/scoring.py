@@ -484,3 +484,13 @@ def accuracy_by(records: Sequence[dict], field: str) -> dict[str, dict]:
 def _mean(values) -> float:
     values = [float(v) for v in values]
     return round(sum(values) / len(values), 4) if values else 0.0
+
+
+def abstention_threshold(answerable_probs: Sequence[float], rate: float) -> float:
+    """The highest confidence threshold that abstains on at most `rate` of the answerable questions, given
+    their held-out probabilities."""
+    if len(answerable_probs) == 0:
+        return 0.0
+    ordered = sorted(answerable_probs)
+    allowed = int(rate * len(ordered))
+    return float(ordered[allowed]) if allowed < len(ordered) else float(ordered[-1])

@@ -36,8 +36,9 @@ from tqdm.auto import tqdm
 
 from evaluation.dataset_converters import convert_squad
 from evaluation.datasets import EvalItem, load_dataset
+from evaluation.arbiter_training import OUT_OF_FOLD, arbiter_command
 from evaluation.reader_training import reader_command
-from evaluation.scoring import answer_correct, char_f1, evidence_in, normalize_span
+from evaluation.scoring import abstention_threshold, answer_correct, char_f1, evidence_in, normalize_span
 from service.cli.common import SummaryGroup
 from index.builder import build_index
 from retrieval.answer.features import ANSWER_FEATURES, PARAGRAPH_FEATURES, SPAN_FEATURES, answer_features, paragraph_features
@@ -266,6 +267,7 @@ def train(qas: dict[str, NotesQA], examples: list[Example], cfg: TrainingSetting
 
     # 3. the answer each held-out scorer gives, and whether it is right
     rows, outcome, owner, variant_of = [], [], [], []
+    readings_out: list[dict] = []  # what each held-out model answered: the arbiter's training input
     for i, ex in enumerate(examples):
         qa = qas[ex.set_name]
         for variant, (ctx, reranked, scores, found, _) in readings[i].items():
@@ -280,6 +282,7 @@ def train(qas: dict[str, NotesQA], examples: list[Example], cfg: TrainingSetting
             shown = render(reading, ctx.question.english, 0.0, qa.ask_settings.answer_max_chars,
                            qa.reader.settings.unit_max_chars)
             right = ex.item.answerable and answer_correct(shown.answer, ex.item.answers, ex.item.list_items)
+            readings_out.append(_out_of_fold_record(ex, variant, ctx, span, shown, right))
             rows.append(row)
             outcome.append(float(right))
             owner.append(i)
@@ -298,8 +301,10 @@ def train(qas: dict[str, NotesQA], examples: list[Example], cfg: TrainingSetting
         fold_calibrator = _calibrator(held_raw[answer_fold != k], y_answer[answer_fold != k])
         held_prob[answer_fold == k] = fold_calibrator.predict(held_raw[answer_fold == k])
     calibrator = _calibrator(held_raw, y_answer)
+    for record, prob in zip(readings_out, held_prob):
+        record["confidence"] = round(float(prob), 6)
     answerable = np.array([v == "asked" for v in variant_of])
-    threshold = _threshold(held_prob[answerable], cfg.false_abstention_target)
+    threshold = abstention_threshold(held_prob[answerable].tolist(), cfg.false_abstention_target)
 
     report = _report(examples, readings, held_span, owner_arr, variant_of, held_prob, y_answer, threshold, cfg, qas)
 
@@ -313,7 +318,22 @@ def train(qas: dict[str, NotesQA], examples: list[Example], cfg: TrainingSetting
     model = AnswerModel(reranker, span_scorer, classifier, np.asarray(calibrator.X_thresholds_),
                         np.asarray(calibrator.y_thresholds_), threshold, report)
     report["reference_answers"] = _reference_answers(qas, examples, model)
-    return model, report
+    return model, report, readings_out
+
+
+def _out_of_fold_record(ex: Example, variant: str, ctx, span, shown, right: bool) -> dict:
+    """One held-out answer as text and offsets: enough to read it again without the index."""
+    paragraph = shown.claims[0].hit.paragraph
+    return {"set": ex.set_name, "id": ex.item.id, "group": ex.group, "variant": variant,
+            "question": ex.item.question, "answers": ex.item.answers, "list_items": ex.item.list_items,
+            "answerable": ex.item.answerable, "qtype": ctx.question.qtype, "english": ctx.question.english,
+            "paragraph": paragraph.text, "shown": list(shown.shown_offsets), "span_kind": span.kind,
+            "fact": list(shown.fact_offsets) if shown.fact_offsets else None, "right": bool(right)}
+
+
+def write_out_of_fold(records: list[dict], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
 
 
 REFERENCE_QUESTIONS = 8
@@ -336,15 +356,6 @@ def _reference_answers(qas: dict[str, NotesQA], examples: list[Example], model: 
 
 def _calibrator(raw: np.ndarray, outcome: np.ndarray) -> IsotonicRegression:
     return IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, outcome)
-
-
-def _threshold(answerable_probs: np.ndarray, rate: float) -> float:
-    """The highest threshold that abstains on at most `rate` of the answerable questions."""
-    if len(answerable_probs) == 0:
-        return 0.0
-    ordered = np.sort(answerable_probs)
-    allowed = int(np.floor(rate * len(ordered)))
-    return float(ordered[allowed]) if allowed < len(ordered) else float(ordered[-1])
 
 
 def _ece(probs: np.ndarray, outcomes: np.ndarray, bins: int = 10) -> float:
@@ -425,10 +436,12 @@ def answers_command(
         items = items[:limit] if limit else items
         examples.extend(collect(qa, name, items, cfg, cache, qa.ask_settings.rerank_depth))
         cache.save()
-    model, report = train(qas, examples, cfg)
+    model, report, readings_out = train(qas, examples, cfg)
     model.save(out)
+    write_out_of_fold(readings_out, work / OUT_OF_FOLD)
     typer.echo(json.dumps(report, ensure_ascii=False, indent=1))
     typer.echo(f"wrote {out}")
 
 
 train_app.command("reader")(reader_command)
+train_app.command("arbiter")(arbiter_command)

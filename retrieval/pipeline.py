@@ -12,12 +12,13 @@ import numpy as np
 from index.embedders import DEFAULT_EMBEDDER, Embedder, create_embedder
 from index.models import Paragraph
 from index.snapshot import Snapshot, load_snapshot
-from retrieval.answer.fact import FactSettings, read_fact
+from retrieval.answer.arbiter import DEFAULT_ARBITER, Arbiter, ModelAnswer, arbitrate, load_arbiter
+from retrieval.answer.fact import FactSettings
 from retrieval.answer.features import CorpusStats
 from retrieval.answer.model import DEFAULT_MODEL, load_model
 from retrieval.answer.question import AnalysedQuestion, analyse_question
 from retrieval.answer.reader import AnswerReader, ReaderSettings
-from retrieval.answer.render import RenderedAnswer, render
+from retrieval.answer.render import render
 from retrieval.answer.span_reader import DEFAULT_READER, SpanReader, load_reader
 from retrieval.conversation import ConversationSettings, Turn, resolve
 from retrieval.query_analysis import schedule_day, with_equivalents
@@ -91,9 +92,11 @@ class NotesQA:
                  model_path: str | Path | None = DEFAULT_MODEL,
                  conversation_settings: ConversationSettings | None = None,
                  span_reader_path: str | Path | None = DEFAULT_READER,
-                 fact_settings: FactSettings | None = None) -> None:
+                 fact_settings: FactSettings | None = None,
+                 arbiter_path: str | Path | None = DEFAULT_ARBITER) -> None:
         """`model_path` None: no fitted answer model (the training command computes features only);
-        `span_reader_path` None: facts are the answer model's best spans, not the span reader's."""
+        `span_reader_path` or `arbiter_path` None: the answer model answers alone (its own facts, confidence
+        and threshold); the span reader is heard only through the arbiter fitted beside both."""
         self.snapshot = snapshot
         self.embedder = embedder
         self.searcher = HybridSearcher(snapshot, embedder, search_settings)
@@ -101,7 +104,11 @@ class NotesQA:
         titles = {doc_id: info["title"] for doc_id, info in snapshot.documents.items()}
         self.stats = CorpusStats.of(snapshot.keyword_df, searchable, titles)
         self.reader = AnswerReader(self.stats, load_model(model_path) if model_path else None, reader_settings)
-        self.span_reader: SpanReader | None = load_reader(span_reader_path) if span_reader_path else None
+        self.span_reader: SpanReader | None = None
+        self.arbiter: Arbiter | None = None
+        if model_path and span_reader_path and arbiter_path:
+            self.arbiter = load_arbiter(arbiter_path, model_path, span_reader_path)
+            self.span_reader = load_reader(span_reader_path)
         self.fact_settings = fact_settings or FactSettings()
         self.ask_settings = ask_settings or AskSettings()
         self.conversation_settings = conversation_settings or ConversationSettings()
@@ -120,7 +127,7 @@ class NotesQA:
                      model_path=None, conversation_settings=self.conversation_settings, span_reader_path=None,
                      fact_settings=self.fact_settings)
         qa.reader.model = self.reader.model  # the same fitted models, whatever files they came from
-        qa.span_reader = self.span_reader
+        qa.span_reader, qa.arbiter = self.span_reader, self.arbiter
         return qa
 
     @property
@@ -224,22 +231,16 @@ class NotesQA:
         hits = self.fused_hits(analysed, max(top_k, self.ask_settings.rerank_depth), doc_ids=doc_ids,
                                prefer_doc_ids=prefer)
         reading = self.reader.read(analysed, hits)
-        rendered = render(reading, analysed.english, self.reader.abstain_below,
+        arbitrated = self.arbiter is not None and self.span_reader is not None
+        # with the arbiter, the answer model's answer is composed whatever its confidence: the arbiter decides
+        rendered = render(reading, analysed.english, 0.0 if arbitrated else self.reader.abstain_below,
                           self.ask_settings.answer_max_chars, self.reader.settings.unit_max_chars)
-        return text, reading, self._with_fact(text, rendered)
-
-    def _with_fact(self, question: str, rendered: RenderedAnswer) -> RenderedAnswer:
-        """The span reader's fact inside the shown part of the cited paragraph, where the answer model's best
-        span is its whole unit (a reason, a clause) and so names no fact of its own, and the reader finds one."""
-        if self.span_reader is None or rendered.abstained or rendered.shown_offsets is None:
-            return rendered
-        if rendered.fact is not None and not self.fact_settings.replace_model_fact:
-            return rendered
-        text = rendered.claims[0].hit.paragraph.text
-        found = read_fact(self.span_reader, question, text, rendered.shown_offsets, self.fact_settings)
-        if found is not None:
-            rendered.fact, rendered.fact_offsets = text[found[0]:found[1]], found
-        return rendered
+        if arbitrated and not rendered.abstained:
+            model = ModelAnswer(reading.confidence, rendered.fact, reading.span.kind, analysed.qtype)
+            rendered = arbitrate(self.arbiter, self.span_reader, text, rendered, model, analysed.english,
+                                 self.fact_settings, self.ask_settings.answer_max_chars,
+                                 self.reader.settings.unit_max_chars)
+        return text, reading, rendered
 
     def documents(self) -> list[dict]:
         return list(self.snapshot.documents.values())

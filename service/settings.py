@@ -5,12 +5,14 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationInfo, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from index.builder import BuildError, index_backend_specs
 from index.dense import DenseIndexError, dense_backend
 from index.embedders import DEFAULT_EMBEDDER, EmbedderError, check_embedder_spec
+from retrieval.answer.arbiter import DEFAULT_ARBITER, ArbiterError, load_arbiter
+from retrieval.answer.model import DEFAULT_MODEL
 from retrieval.answer.span_reader import DEFAULT_READER
 from retrieval.generation.base import GeneratorConfig  # the LLM's defaults have one home, beside the generator
 
@@ -35,6 +37,9 @@ class Settings(BaseSettings):
     embedder: str = DEFAULT_EMBEDDER
     # the fine-tuned span reader that names the fact (`notesqa train reader`); "none": the answer model's spans
     span_reader: str = str(DEFAULT_READER)
+    # the arbiter that weighs the answer model and the span reader (`notesqa train arbiter`); "none", or no span
+    # reader: the answer model answers alone
+    arbiter: str = str(DEFAULT_ARBITER)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     max_question_chars: int = Field(default=2000, ge=1)
@@ -96,6 +101,19 @@ class Settings(BaseSettings):
             raise ValueError(f"no span reader file at {value} (train one with `notesqa train reader`, "
                              "or set NOTESQA_SPAN_READER=none)")
         return value
+
+    @property
+    def arbiter_path(self) -> Path | None:
+        return None if self.arbiter.strip().lower() in ("", "none") else Path(self.arbiter)
+
+    @model_validator(mode="after")
+    def arbiter_fits_its_models(self) -> Settings:
+        if self.arbiter_path is not None and self.span_reader_path is not None:
+            try:
+                load_arbiter(self.arbiter_path, DEFAULT_MODEL, self.span_reader_path)
+            except ArbiterError as exc:
+                raise ValueError(str(exc)) from exc
+        return self
 
     @field_validator("embedder")
     @classmethod

@@ -1,8 +1,8 @@
-"""The fact: the span reader's best span inside the part of the paragraph the answer shows.
+"""The span reader's proposals: its best spans in and around the part of the paragraph the answer shows.
 
-The answer component picks the passage and says how sure it is; the span reader (a fine-tuned encoder)
-then reads that passage with the text around it and names the words that answer, so the fact is always
-a span of the text the answer shows and cites.
+The answer model picks the passage, a span and a calibrated confidence; the span reader (a fine-tuned
+encoder) then reads that part of the paragraph with the text around it and proposes the words that answer.
+The arbiter (`arbiter.py`) weighs the two.
 """
 from __future__ import annotations
 
@@ -15,10 +15,16 @@ from retrieval.answer.span_reader import SpanReader
 @dataclass(frozen=True)
 class FactSettings:
     context_chars: int = 150  # characters each side of the shown part the span reader reads with it
-    candidates: int = 20  # the span reader's best spans looked through for one inside the shown part
-    # False: the span reader names the fact only where the answer model's best span is its whole unit: on
-    # the sample dev sets replacing every fact lowered exact match from 0.480 to 0.252 (README, data flow)
-    replace_model_fact: bool = False
+    candidates: int = 20  # the span reader's best spans kept
+
+
+@dataclass(frozen=True)
+class Proposal:
+    start: int  # offsets in the paragraph text, edge spaces and punctuation trimmed
+    end: int
+    probability: float  # of this span against every span of its window and "no span"
+    no_span: float  # its window's probability that the window states no answer
+    inside: bool  # within the part of the paragraph the answer shows
 
 
 def _edge(ch: str) -> bool:
@@ -34,14 +40,17 @@ def trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def read_fact(reader: SpanReader, question: str, text: str, shown: tuple[int, int],
-              settings: FactSettings) -> tuple[int, int] | None:
-    """(start, end) in `text` of the best span inside `shown`, or None when the reader finds none there."""
+def propose(reader: SpanReader, question: str, text: str, shown: tuple[int, int],
+            settings: FactSettings) -> list[Proposal]:
+    """The reader's best spans in `shown` and `context_chars` around it, most probable first."""
     begin, finish = shown
     lo = max(0, begin - settings.context_chars)
     hi = min(len(text), finish + settings.context_chars)
+    out: list[Proposal] = []
+    seen: set[tuple[int, int]] = set()
     for span in reader.read(question, [text[lo:hi]], top=settings.candidates):
         start, end = trim(text, span.start + lo, span.end + lo)
-        if begin <= start < end <= finish:
-            return start, end
-    return None
+        if start < end and (start, end) not in seen:
+            seen.add((start, end))
+            out.append(Proposal(start, end, span.probability, span.no_span, begin <= start and end <= finish))
+    return out

@@ -71,6 +71,35 @@ def _passage(text: str, unit: Unit, unit_max_chars: int, budget: int) -> tuple[i
     return start, end
 
 
+def unit_at(text: str, start: int, end: int, unit_max_chars: int) -> Unit | None:
+    """The unit of the paragraph `text` that holds [start, end), or None when the span crosses units."""
+    return next((u for u in split_units(text, unit_max_chars) if u.start <= start and end <= u.start + len(u.text)),
+                None)
+
+
+def shown_part(text: str, unit: Unit, focus: tuple[int, int], answer_max_chars: int,
+               unit_max_chars: int) -> tuple[str, str, int, int]:
+    """What the answer shows of the paragraph `text` around `focus` (offsets in `text`, inside `unit`): the
+    unit with the neighbouring units that fit in `answer_max_chars`, or a window of a longer unit ->
+    (shown text, quote, start, end in `text`)."""
+    if len(unit.text) > answer_max_chars:
+        shown, left, right = _window(unit.text, focus[0] - unit.start, focus[1] - unit.start, answer_max_chars)
+        return shown, unit.text, unit.start + left, unit.start + right
+    start, end = _passage(text, unit, unit_max_chars, answer_max_chars)
+    quote = text[start:end].strip()
+    return quote, quote, start, end
+
+
+def compose(hit: SearchHit, unit: Unit, focus: tuple[int, int], fact: bool, confidence: float,
+            answer_max_chars: int, unit_max_chars: int) -> RenderedAnswer:
+    """The answer around `focus` (offsets in the paragraph, inside `unit`), marked [1] against its paragraph;
+    `fact`: the focus is the concise answer (else the unit itself is the answer: a reason, a list)."""
+    text = hit.paragraph.text
+    shown, quote, start, end = shown_part(text, unit, focus, answer_max_chars, unit_max_chars)
+    return RenderedAnswer(f"{shown}[1]", False, [Claim(hit, quote, 1)], text[focus[0]:focus[1]] if fact else None,
+                          focus if fact else None, confidence, (start, end))
+
+
 def render(reading: Reading, english: bool, abstain_below: float, answer_max_chars: int,
            unit_max_chars: int) -> RenderedAnswer:
     """The unit that holds the best span, with the neighbouring units that fit in `answer_max_chars`, marked
@@ -79,17 +108,6 @@ def render(reading: Reading, english: bool, abstain_below: float, answer_max_cha
     if reading.best is None or reading.confidence < abstain_below:
         return abstention(english, reading.confidence)
     info, span = reading.unit, reading.span
-    hit = reading.hits[info.paragraph_index]
-    unit = info.unit.text
-    fact_start, fact_end = info.unit.start + span.start, info.unit.start + span.end
-    if len(unit) > answer_max_chars:
-        shown, left, right = _window(unit, span.start, span.end, answer_max_chars)
-        quote = unit
-        start, end = info.unit.start + left, info.unit.start + right
-    else:
-        start, end = _passage(hit.paragraph.text, info.unit, unit_max_chars, answer_max_chars)
-        shown = quote = hit.paragraph.text[start:end].strip()
-    fact = None if span.kind == "unit" else unit[span.start:span.end]
-    fact_offsets = None if fact is None else (fact_start, fact_end)
-    claim = Claim(hit, quote, 1)
-    return RenderedAnswer(f"{shown}[1]", False, [claim], fact, fact_offsets, reading.confidence, (start, end))
+    focus = (info.unit.start + span.start, info.unit.start + span.end)
+    return compose(reading.hits[info.paragraph_index], info.unit, focus, span.kind != "unit", reading.confidence,
+                   answer_max_chars, unit_max_chars)

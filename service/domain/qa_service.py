@@ -93,7 +93,8 @@ class QAService:
     @classmethod
     def load(cls, settings: Settings, *, query_lock: threading.Lock | None = None) -> QAService:
         """Raises index.snapshot.SnapshotError (missing, damaged, other embedder) or EmbedderError."""
-        return cls(NotesQA.load(settings.index_dir, settings.embedder, span_reader_path=settings.span_reader_path),
+        return cls(NotesQA.load(settings.index_dir, settings.embedder, span_reader_path=settings.span_reader_path,
+                                arbiter_path=settings.arbiter_path),
                    settings, query_lock=query_lock)
 
     @property
@@ -130,7 +131,8 @@ class QAService:
             # Loading runs outside the query lock so that queries keep being answered meanwhile;
             # it raises before the swap if the new snapshot is unusable.
             fresh = NotesQA.load(self._settings.index_dir, self._settings.embedder,
-                                 span_reader_path=self._settings.span_reader_path)
+                                 span_reader_path=self._settings.span_reader_path,
+                                 arbiter_path=self._settings.arbiter_path)
             with self._query_lock:
                 self._pipeline = fresh
         log.info("now serving snapshot %s", fresh.snapshot_name)

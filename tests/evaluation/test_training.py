@@ -38,7 +38,7 @@ def test_fitted_scorer_beats_the_best_single_feature_on_held_out_questions(sampl
     items = load_dataset(SAMPLE_DEV)
     examples = collect(qa, "sample_dev", items, cfg, QueryVectorCache(tmp_path / "vectors.npz"), 30)
     training, held_out = examples[:80], examples[80:]
-    model, report = train({"sample_dev": qa}, training, cfg)
+    model, report, _ = train({"sample_dev": qa}, training, cfg)
     assert 0.0 <= report["abstain_below"] <= 1.0
     qa.reader.model = model
 

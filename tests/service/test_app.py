@@ -84,6 +84,18 @@ def test_the_span_reader_can_be_turned_off() -> None:
     assert Settings().span_reader_path is not None and Settings().span_reader_path.is_file()
 
 
+def test_the_arbiter_is_checked_against_the_models_it_runs_beside(tmp_path) -> None:
+    assert Settings().arbiter_path is not None and Settings().arbiter_path.is_file()
+    assert Settings(arbiter="none").arbiter_path is None
+    with pytest.raises(ValueError, match="notesqa train arbiter"):
+        Settings(arbiter=str(tmp_path / "missing.json"))
+    other_reader = tmp_path / "reader.safetensors"
+    other_reader.write_bytes(Settings().span_reader_path.read_bytes()[:-1] + b" ")
+    with pytest.raises(ValueError, match="span_reader"):
+        Settings(span_reader=str(other_reader))
+    assert Settings(span_reader=str(other_reader), arbiter="none").arbiter_path is None
+
+
 def test_index_dir_must_not_be_a_file(tmp_path) -> None:
     file = tmp_path / "index"
     file.write_text("not a folder")
