@@ -200,8 +200,9 @@ def train_arbiter(records: list[dict], reader: SpanReader, model_threshold: floa
     fact_choice, confidence = _fit(examples, cfg)
     result = {"cross_validated": report(examples, take, prob, threshold, model_threshold),
               "folds": cfg.folds, "abstain_below": round(threshold, 4), "settings": asdict(cfg),
+              "reading": asdict(fact_settings),
               "readings": len(examples), "seconds": round(time.perf_counter() - started, 1)}
-    return Arbiter(fact_choice, confidence, cfg.prefer_reader_above, threshold, {}, result), result
+    return Arbiter(fact_choice, confidence, cfg.prefer_reader_above, threshold, {}, result, fact_settings), result
 
 
 def arbiter_command(
@@ -213,9 +214,12 @@ def arbiter_command(
         = DEFAULT_MODEL,
         span_reader: Annotated[Path, typer.Option(help="The span reader file.")] = DEFAULT_READER,
         folds: Annotated[int, typer.Option(help="Cross-validation folds.")] = ArbiterTrainingSettings.folds,
+        context_chars: Annotated[int, typer.Option(help="Characters each side of the shown part the span reader "
+                                                        "reads (kept in the file: serving reads the same).")]
+        = FactSettings.context_chars,
 ) -> None:
     """Fit the arbiter between the answer model and the span reader on the questions neither saw (after
-    `notesqa train answers`); write the arbiter file and print the cross-validated report. About 5 minutes."""
+    `notesqa train answers`); write the arbiter file and print the cross-validated report. About 2-3 minutes."""
     source = work / OUT_OF_FOLD
     if not source.exists():
         raise typer.BadParameter(f"{source} not found: run `notesqa train answers --work {work}` first")
@@ -226,7 +230,8 @@ def arbiter_command(
     unseen = unseen_records(records, held_out_question_ids(shared, split))
     log.info("%d of %d held-out readings are of questions the span reader never saw", len(unseen), len(records))
     cfg = ArbiterTrainingSettings(folds=folds)
-    arbiter, result = train_arbiter(unseen, reader, load_model(answer_model).abstain_below, cfg)
+    arbiter, result = train_arbiter(unseen, reader, load_model(answer_model).abstain_below, cfg,
+                                    FactSettings(context_chars=context_chars))
     arbiter.fitted_with = {"answer_model": file_digest(answer_model), "span_reader": file_digest(span_reader)}
     out.parent.mkdir(parents=True, exist_ok=True)
     arbiter.save(out)

@@ -13,7 +13,6 @@ from index.embedders import DEFAULT_EMBEDDER, Embedder, create_embedder
 from index.models import Paragraph
 from index.snapshot import Snapshot, load_snapshot
 from retrieval.answer.arbiter import DEFAULT_ARBITER, Arbiter, ModelAnswer, arbitrate, load_arbiter
-from retrieval.answer.fact import FactSettings
 from retrieval.answer.features import CorpusStats
 from retrieval.answer.model import DEFAULT_MODEL, load_model
 from retrieval.answer.question import AnalysedQuestion, analyse_question
@@ -92,7 +91,6 @@ class NotesQA:
                  model_path: str | Path | None = DEFAULT_MODEL,
                  conversation_settings: ConversationSettings | None = None,
                  span_reader_path: str | Path | None = DEFAULT_READER,
-                 fact_settings: FactSettings | None = None,
                  arbiter_path: str | Path | None = DEFAULT_ARBITER) -> None:
         """`model_path` None: no fitted answer model (the training command computes features only);
         `span_reader_path` or `arbiter_path` None: the answer model answers alone (its own facts, confidence
@@ -109,7 +107,6 @@ class NotesQA:
         if model_path and span_reader_path and arbiter_path:
             self.arbiter = load_arbiter(arbiter_path, model_path, span_reader_path)
             self.span_reader = load_reader(span_reader_path)
-        self.fact_settings = fact_settings or FactSettings()
         self.ask_settings = ask_settings or AskSettings()
         self.conversation_settings = conversation_settings or ConversationSettings()
         self._by_id = {(p.doc_id, p.paragraph_id): p for p in snapshot.paragraphs}
@@ -124,8 +121,7 @@ class NotesQA:
         """This facade's embedder, settings and fitted answer model over another snapshot (evaluation
         withholds paragraphs this way)."""
         qa = NotesQA(snapshot, self.embedder, self.searcher.settings, self.reader.settings, self.ask_settings,
-                     model_path=None, conversation_settings=self.conversation_settings, span_reader_path=None,
-                     fact_settings=self.fact_settings)
+                     model_path=None, conversation_settings=self.conversation_settings, span_reader_path=None)
         qa.reader.model = self.reader.model  # the same fitted models, whatever files they came from
         qa.span_reader, qa.arbiter = self.span_reader, self.arbiter
         return qa
@@ -238,7 +234,7 @@ class NotesQA:
         if arbitrated and not rendered.abstained:
             model = ModelAnswer(reading.confidence, rendered.fact, reading.span.kind, analysed.qtype)
             rendered = arbitrate(self.arbiter, self.span_reader, text, rendered, model, analysed.english,
-                                 self.fact_settings, self.ask_settings.answer_max_chars,
+                                 self.ask_settings.answer_max_chars,
                                  self.reader.settings.unit_max_chars)
         return text, reading, rendered
 

@@ -20,7 +20,7 @@ import hashlib
 import json
 import math
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -131,6 +131,7 @@ class Arbiter:
     abstain_below: float
     fitted_with: dict  # sha256 of the answer model and span reader files it was fitted beside
     report: dict
+    reading: FactSettings = field(default_factory=FactSettings)  # how the span reader read what it was fitted on
 
     def decide(self, row: np.ndarray, reader_available: bool) -> tuple[bool, float]:
         """(take the reader's fact, calibrated probability that the answer is right)."""
@@ -142,7 +143,7 @@ class Arbiter:
                 "features": {"fact_choice": list(ARBITER_FEATURES), "confidence": list(CONFIDENCE_FEATURES)},
                 "fact_choice": self.fact_choice.to_dict(), "confidence": self.confidence.to_dict(),
                 "prefer_reader_above": self.prefer_reader_above, "abstain_below": self.abstain_below,
-                "fitted_with": self.fitted_with, "report": self.report}
+                "fitted_with": self.fitted_with, "reading": asdict(self.reading), "report": self.report}
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=1, sort_keys=True) + "\n",
@@ -188,7 +189,7 @@ def _load(path: str, mtime_ns: int) -> Arbiter:
     try:
         return Arbiter(Logistic.from_dict(data["fact_choice"]), Logistic.from_dict(data["confidence"]),
                        float(data["prefer_reader_above"]), float(data["abstain_below"]),
-                       dict(data["fitted_with"]), data.get("report", {}))
+                       dict(data["fitted_with"]), data.get("report", {}), FactSettings(**data["reading"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise ArbiterError(f"the arbiter {path} is damaged: {exc}") from exc
 
@@ -212,10 +213,10 @@ def with_reader_fact(rendered: RenderedAnswer, pick: Proposal, answer_max_chars:
 
 
 def arbitrate(arbiter: Arbiter, reader: SpanReader, question: str, rendered: RenderedAnswer, model: ModelAnswer,
-              english: bool, settings: FactSettings, answer_max_chars: int, unit_max_chars: int) -> RenderedAnswer:
+              english: bool, answer_max_chars: int, unit_max_chars: int) -> RenderedAnswer:
     """The answer model's answer (rendered whatever its confidence) -> the final answer or an abstention."""
     text = rendered.claims[0].hit.paragraph.text
-    proposals = propose(reader, question, text, rendered.shown_offsets, settings)
+    proposals = propose(reader, question, text, rendered.shown_offsets, arbiter.reading)
     row = features(model, text, proposals)
     pick = reader_pick(text, proposals, unit_max_chars)
     take, confidence = arbiter.decide(row, pick is not None)
