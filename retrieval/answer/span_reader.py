@@ -106,6 +106,8 @@ class SpanReaderNet:
     @staticmethod
     def _run(layers, hidden, mask):
         pad = ~mask.bool()
+        if not pad.any():
+            pad = None  # nothing padded (one window): torch's plain softmax, a quarter faster than its masked one
         for layer in layers:
             hidden = layer(hidden, src_key_padding_mask=pad)
         return hidden
@@ -198,10 +200,14 @@ class SpanReader:
         torch = _torch()
         qids = self.windower.question_ids(question)
         windows = [w for pi, text in enumerate(passages) for w in self.windower.windows(qids, text, pi)]
+        # windows of one length are batched together: a batch without padding runs unmasked (`_run`)
+        by_length: dict[int, list[Window]] = {}
+        for w in windows:
+            by_length.setdefault(len(w.ids), []).append(w)
+        groups = [same[at:at + batch_size] for same in by_length.values() for at in range(0, len(same), batch_size)]
         found: list[SpanPrediction] = []
         with torch.inference_mode():
-            for at in range(0, len(windows), batch_size):
-                group = windows[at:at + batch_size]
+            for group in groups:
                 ids, mask = batch(group, self.windower.tokenizer.pad)
                 mask_t = torch.from_numpy(mask)
                 start, end = self.net.upper(self.net.lower(ids, mask_t), mask_t)
