@@ -14,7 +14,8 @@ the report comes from a model that did not see the question:
   3. answer classifier: binary, on the best span (label: the rendered answer contains a gold answer),
      its held-out outputs calibrated by isotonic regression; the abstention threshold is the highest one
      whose false abstention on the answerable held-out questions stays within the stated rate.
-Then each model is refitted on everything and written, with the report, to one JSON file.
+Then each model is refitted on everything and written, with the report, to one JSON file; every held-out
+answer of step 3 goes to `out_of_fold.jsonl` in the work folder, the input of `notesqa train arbiter`.
 Seeds are fixed and LightGBM runs deterministic on one thread count: the same command gives the same file.
 """
 from __future__ import annotations

@@ -66,8 +66,11 @@ class ModelAnswer:
     qtype: str | None
 
 
-def _logit(p: float, floor: float = 1e-4) -> float:
-    p = min(max(p, floor), 1 - floor)
+_PROBABILITY_FLOOR = 1e-4  # keeps the logit of a calibrated 0 or 1 finite
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, _PROBABILITY_FLOOR), 1 - _PROBABILITY_FLOOR)
     return math.log(p / (1 - p))
 
 
@@ -192,6 +195,7 @@ def _load(path: str, mtime_ns: int) -> Arbiter:
                        dict(data["fitted_with"]), data.get("report", {}), FactSettings(**data["reading"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise ArbiterError(f"the arbiter {path} is damaged: {exc}") from exc
+
 
 def reader_pick(text: str, proposals: list[Proposal], unit_max_chars: int) -> Proposal | None:
     """The reader's candidate fact: its best span, where it lies within one unit (the answer shows units)."""
