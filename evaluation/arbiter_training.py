@@ -39,7 +39,7 @@ from retrieval.answer.arbiter import (DEFAULT_ARBITER, Arbiter, Logistic, ModelA
 from retrieval.answer.fact import FactSettings, propose
 from retrieval.answer.model import DEFAULT_MODEL, load_model
 from retrieval.answer.reader import ReaderSettings
-from retrieval.answer.render import shown_part, unit_at
+from retrieval.answer.render import shown_part
 from retrieval.answer.span_reader import DEFAULT_READER, SpanReader, load_reader
 from retrieval.pipeline import AskSettings
 
@@ -77,6 +77,12 @@ class ArbiterExample:
     def asked(self) -> bool:
         return self.record["variant"] == "asked" and self.record["answerable"]
 
+    def given(self, reader_fact: bool) -> tuple[bool, float, float]:
+        """(right, fact F1, fact EM) of the answer given with the reader's fact or the model's."""
+        if reader_fact:
+            return self.reader_right, self.reader_f1, self.reader_em
+        return self.model_right, self.model_f1, self.model_em
+
 
 def unseen_records(records: list[dict], held_ids: set[str]) -> list[dict]:
     """The records of questions the span reader never trained on."""
@@ -89,15 +95,15 @@ def read_example(record: dict, reader: SpanReader, fact_settings: FactSettings, 
     proposals = propose(reader, record["question"], text, shown, fact_settings)
     model_fact = text[record["fact"][0]:record["fact"][1]] if record["fact"] else None
     model = ModelAnswer(record["confidence"], model_fact, record["span_kind"], record["qtype"])
-    pick = reader_pick(text, proposals, unit_max_chars)
+    picked = reader_pick(text, proposals, unit_max_chars)
     answers, answerable = record["answers"], record["answerable"] and record["variant"] == "asked"
-    reader_fact = text[pick.start:pick.end] if pick else ""
+    reader_fact = text[picked[0].start:picked[0].end] if picked else ""
     reader_right = False
-    if pick is not None and answerable:
+    if picked is not None and answerable:
+        pick, unit = picked
         if pick.inside:
             reader_right = record["right"]
         else:
-            unit = unit_at(text, pick.start, pick.end, unit_max_chars)
             shown_text = shown_part(text, unit, (pick.start, pick.end), answer_max_chars, unit_max_chars)[0]
             reader_right = answer_correct(shown_text, answers, record["list_items"])
     inside = next((p for p in proposals if p.inside), None)
@@ -105,7 +111,7 @@ def read_example(record: dict, reader: SpanReader, fact_settings: FactSettings, 
     score = (lambda span: (char_f1(span, answers), exact_match(span, answers))) if answerable else (lambda _: (0, 0))
     (model_f1, model_em), (reader_f1, reader_em), (filled_f1, filled_em) = map(score, (model_fact or "",
                                                                                       reader_fact, filled))
-    return ArbiterExample(record, features(model, text, proposals), pick is not None, model_f1, reader_f1,
+    return ArbiterExample(record, features(model, text, proposals), picked is not None, model_f1, reader_f1,
                           model_em, reader_em, bool(record["right"]), reader_right, filled_f1, filled_em)
 
 
@@ -126,7 +132,7 @@ def _fit(examples: list[ArbiterExample], cfg: ArbiterTrainingSettings) -> tuple[
     fact_choice = _fit_logistic(*_fact_data(examples), cfg)
     take = _takes(fact_choice, examples, cfg)
     x = np.column_stack([np.vstack([e.row for e in examples]), take])
-    y = np.array([(e.reader_right if t else e.model_right) for e, t in zip(examples, take)], dtype=int)
+    y = np.array([e.given(t)[0] for e, t in zip(examples, take)], dtype=int)
     return fact_choice, _fit_logistic(x, y, cfg)
 
 
@@ -178,10 +184,8 @@ def report(examples: list[ArbiterExample], take: np.ndarray, prob: np.ndarray, t
         alone = _figures(part, np.array([e.model_right for e in part]),
                          np.array([e.record["confidence"] for e in part]), model_threshold,
                          np.array([e.filled_f1 for e in part]), np.array([e.filled_em for e in part]))
-        arbitrated = _figures(part, np.array([(e.reader_right if k else e.model_right) for e, k in zip(part, t)]),
-                              prob[idx], threshold,
-                              np.array([(e.reader_f1 if k else e.model_f1) for e, k in zip(part, t)]),
-                              np.array([(e.reader_em if k else e.model_em) for e, k in zip(part, t)]))
+        right, f1, em = (np.array(column) for column in zip(*(e.given(k) for e, k in zip(part, t))))
+        arbitrated = _figures(part, right, prob[idx], threshold, f1, em)
         arbitrated["reader_fact_taken"] = round(float(t[[e.asked for e in part]].mean()), 4)
         out[name] = {"answer_model_alone": alone, "with_arbiter": arbitrated}
     return out

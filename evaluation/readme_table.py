@@ -176,11 +176,16 @@ def _withheld_section(found: list[tuple[dict, Result]]) -> list[str]:
 TRAINING_SET_LABELS = {"drcd": "DRCD test", "cmrc2018-trial": "CMRC 2018 trial", "sample_dev": "sample dev sets"}
 
 
+def _training_report(path: Path) -> tuple[dict, dict]:
+    """(report, its cross-validated figures by training set) stored in a fitted JSON file; empty without one."""
+    if not path.is_file():
+        return {}, {}
+    report = json.loads(path.read_text(encoding="utf-8")).get("report", {})
+    return report, report.get("cross_validated", {})
+
+
 def _cross_validated_section(model_path: Path) -> list[str]:
-    if not model_path.is_file():
-        return []
-    report = json.loads(model_path.read_text(encoding="utf-8")).get("report", {})
-    sets = report.get("cross_validated", {})
+    report, sets = _training_report(model_path)
     if not sets:
         return []
     lines = ["#### Cross-validated on the training sets", "",
@@ -232,10 +237,7 @@ def _span_reader_section(reader_path: Path) -> list[str]:
 
 
 def _arbiter_section(arbiter_path: Path) -> list[str]:
-    if not arbiter_path.is_file():
-        return []
-    report = json.loads(arbiter_path.read_text(encoding="utf-8")).get("report", {})
-    sets = report.get("cross_validated", {})
+    report, sets = _training_report(arbiter_path)
     if not sets:
         return []
     lines = ["#### The arbiter between the answer model and the span reader, cross-validated", "",

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from index.normalization import compact
-from retrieval.answer.candidates import SPAN_KINDS
+from retrieval.answer.candidates import SPAN_KINDS, Unit
 from retrieval.answer.fact import FactSettings, Proposal, propose
 from retrieval.answer.render import RenderedAnswer, abstention, compose, unit_at
 from retrieval.answer.span_reader import SpanReader
@@ -197,22 +197,23 @@ def _load(path: str, mtime_ns: int) -> Arbiter:
         raise ArbiterError(f"the arbiter {path} is damaged: {exc}") from exc
 
 
-def reader_pick(text: str, proposals: list[Proposal], unit_max_chars: int) -> Proposal | None:
-    """The reader's candidate fact: its best span, where it lies within one unit (the answer shows units)."""
-    if not proposals or unit_at(text, proposals[0].start, proposals[0].end, unit_max_chars) is None:
+def reader_pick(text: str, proposals: list[Proposal], unit_max_chars: int) -> tuple[Proposal, Unit] | None:
+    """The reader's candidate fact and the unit of `text` that holds it: its best span, where it lies within
+    one unit (the answer shows units)."""
+    if not proposals:
         return None
-    return proposals[0]
+    unit = unit_at(text, proposals[0].start, proposals[0].end, unit_max_chars)
+    return None if unit is None else (proposals[0], unit)
 
 
-def with_reader_fact(rendered: RenderedAnswer, pick: Proposal, answer_max_chars: int,
+def with_reader_fact(rendered: RenderedAnswer, pick: Proposal, unit: Unit, answer_max_chars: int,
                      unit_max_chars: int) -> RenderedAnswer:
-    """The answer with the reader's span as its fact: the same shown part where the span lies in it, else the
-    unit that holds the span."""
+    """The answer with the reader's span as its fact: the same shown part where the span lies in it, else
+    `unit`, the one that holds the span."""
     hit = rendered.claims[0].hit
     text = hit.paragraph.text
     if pick.inside:
         return replace(rendered, fact=text[pick.start:pick.end], fact_offsets=(pick.start, pick.end))
-    unit = unit_at(text, pick.start, pick.end, unit_max_chars)
     return compose(hit, unit, (pick.start, pick.end), True, rendered.confidence, answer_max_chars, unit_max_chars)
 
 
@@ -226,5 +227,5 @@ def arbitrate(arbiter: Arbiter, reader: SpanReader, question: str, rendered: Ren
     take, confidence = arbiter.decide(row, pick is not None)
     if confidence < arbiter.abstain_below:
         return abstention(english, confidence)
-    answer = with_reader_fact(rendered, pick, answer_max_chars, unit_max_chars) if take else rendered
+    answer = with_reader_fact(rendered, *pick, answer_max_chars, unit_max_chars) if take else rendered
     return replace(answer, confidence=confidence)

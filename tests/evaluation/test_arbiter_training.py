@@ -38,7 +38,7 @@ def test_the_arbiter_ranks_held_out_answers_better_than_the_answer_model_alone(h
     reader = load_reader()
     examples = [read_example(r, reader, FactSettings(), *BUDGETS) for r in records]
     take, prob = cross_validate(examples, ArbiterTrainingSettings(folds=3))
-    arbitrated = np.array([(e.reader_right if t else e.model_right) for e, t in zip(examples, take)])
+    arbitrated = np.array([e.given(t)[0] for e, t in zip(examples, take)])
     alone = np.array([e.model_right for e in examples])
     auc_arbiter = roc_auc_score(arbitrated, prob)
     auc_alone = roc_auc_score(alone, [e.record["confidence"] for e in examples])

@@ -62,10 +62,10 @@ def test_the_reader_fact_inside_the_shown_part_keeps_the_answer_and_outside_it_s
     rendered = compose(hit, second, chair, True, 0.7, 12, 80)
     assert rendered.fact == "主席"
     inside = Proposal(TEXT.index("秘书处"), TEXT.index("秘书处") + 3, 0.6, 0.1, True)
-    same = with_reader_fact(rendered, inside, 12, 80)
+    same = with_reader_fact(rendered, inside, second, 12, 80)
     assert same.answer == rendered.answer and same.fact == "秘书处" and same.fact_offsets == (inside.start, inside.end)
     date = Proposal(TEXT.index("2024"), TEXT.index("日在") + 1, 0.6, 0.1, False)
-    moved = with_reader_fact(rendered, date, 12, 80)
+    moved = with_reader_fact(rendered, date, split_units(TEXT, 80)[0], 12, 80)
     assert moved.fact == "2024年3月4日" and "2024年3月4日" in moved.answer and "主席" not in moved.answer
     assert moved.shown_offsets[0] <= date.start < date.end <= moved.shown_offsets[1]
 
@@ -75,7 +75,7 @@ def test_a_reader_span_across_two_units_is_not_picked():
     assert reader_pick(TEXT, [across], 80) is None
     assert reader_pick(TEXT, [], 80) is None
     within = Proposal(TEXT.index("主席"), TEXT.index("主席") + 2, 0.9, 0.0, True)
-    assert reader_pick(TEXT, [within, across], 80) == within
+    assert reader_pick(TEXT, [within, across], 80) == (within, split_units(TEXT, 80)[1])
 
 
 def _logistic(coef: list[float], intercept: float) -> Logistic:
