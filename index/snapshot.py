@@ -2,13 +2,14 @@
 
 Layout of an index folder:
     CURRENT                 name of the snapshot in service (replaced atomically)
-    snapshots/<name>/       manifest.json, documents.json, paragraphs.jsonl, searchable.npy,
-                            the dense and keyword indexes (defaults: dense.faiss, keyword/ of bm25s),
-                            keyword_df.json
+    snapshots/<name>/       manifest.json, documents.json, paragraphs.sqlite (the paragraphs and the
+                            keyword document frequencies, index/paragraph_store.py), searchable.npy,
+                            the dense and keyword indexes (defaults: dense.faiss, keyword/ of bm25s)
     embedding_cache.sqlite  vectors by content hash, shared across builds
 A build writes into snapshots/.tmp-*, renames it into place, then swaps
 CURRENT; a crash at any point leaves the previous snapshot serving.
-The manifest names the dense and keyword backends (`index/dense.py`, `index/keyword.py`) a snapshot
+Format 1 (before the paragraph store) held paragraphs.jsonl and keyword_df.json instead; it still loads,
+whole into memory as then. The manifest names the dense and keyword backends (`index/dense.py`, `index/keyword.py`) a snapshot
 was built with; one written before they were named loads with the defaults, faiss-flat and bm25s.
 An engine backend (Milvus) keeps its rows outside the folder, in a collection named after the folder's
 final name, written by the backends' `commit` before the folder is checksummed and renamed (its folder
@@ -27,7 +28,7 @@ import shutil
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,10 +41,12 @@ from index.dense import (DEFAULT_DENSE_INDEX, DenseIndex, create_dense_index, di
 from index.keyword import (DEFAULT_KEYWORD_INDEX, KeywordIndex, create_keyword_index, discard_keyword,
                            load_keyword_index)
 from index.models import Paragraph, RowFields
+from index.paragraph_store import ParagraphStore, open_store, write_store
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
 MANIFEST = "manifest.json"
 CURRENT = "CURRENT"
 KEEP_SNAPSHOTS = 2  # the snapshot in service and the one it replaced
@@ -58,11 +61,11 @@ class Snapshot:
     path: Path
     manifest: dict
     documents: dict[str, dict]
-    paragraphs: list[Paragraph]
+    paragraphs: ParagraphStore
     searchable: np.ndarray  # row in dense/keyword index -> position in `paragraphs`
     dense: DenseIndex
     keyword: KeywordIndex
-    keyword_df: dict[str, int]
+    keyword_df: Mapping[str, int]  # keyword token -> searchable paragraphs holding it
 
     @property
     def embedder_name(self) -> str:
@@ -113,9 +116,6 @@ def write_snapshot(index_dir: Path, *, manifest: dict, documents: dict[str, dict
     final = snapshots / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     try:
         (tmp / "documents.json").write_text(json.dumps(documents, ensure_ascii=False), encoding="utf-8")
-        with (tmp / "paragraphs.jsonl").open("w", encoding="utf-8") as fh:
-            for p in paragraphs:
-                fh.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
         np.save(tmp / "searchable.npy", np.asarray(searchable, dtype=np.int64))
         dense = create_dense_index(dense_spec, dimension=vectors.shape[1])
         dense.add(vectors)
@@ -131,7 +131,7 @@ def write_snapshot(index_dir: Path, *, manifest: dict, documents: dict[str, dict
         for tokens in keyword_tokens:
             for t in set(tokens):
                 df[t] = df.get(t, 0) + 1
-        (tmp / "keyword_df.json").write_text(json.dumps(df, ensure_ascii=False), encoding="utf-8")
+        write_store(tmp / "paragraphs.sqlite", paragraphs, df)
         files = {str(f.relative_to(tmp)): _sha256(f) for f in sorted(tmp.rglob("*")) if f.is_file()}
         manifest = {**manifest, "dense": {"spec": dense.spec}, "keyword": {"spec": keyword.spec},
                     "format": FORMAT_VERSION, "files": files}
@@ -220,8 +220,9 @@ def load_snapshot(index_dir: str | Path, expected_embedder: str | None = None) -
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise SnapshotError(f"{manifest_path}: unreadable manifest ({exc})") from exc
-    if manifest.get("format") != FORMAT_VERSION:
-        raise SnapshotError(f"{manifest_path}: snapshot format {manifest.get('format')} is not {FORMAT_VERSION}")
+    if manifest.get("format") not in READABLE_FORMATS:
+        raise SnapshotError(f"{manifest_path}: snapshot format {manifest.get('format')} is not one of "
+                            f"{READABLE_FORMATS}; rebuild the index")
     if expected_embedder and manifest["embedder"]["name"] != expected_embedder:
         raise SnapshotError(
             f"{path}: built with embedder {manifest['embedder']['name']!r}, but this service uses "
@@ -234,12 +235,10 @@ def load_snapshot(index_dir: str | Path, expected_embedder: str | None = None) -
             raise SnapshotError(f"{file}: checksum mismatch, the snapshot is damaged")
     try:
         documents = json.loads((path / "documents.json").read_text(encoding="utf-8"))
-        with (path / "paragraphs.jsonl").open(encoding="utf-8") as fh:
-            paragraphs = [Paragraph.from_dict(json.loads(line)) for line in fh]
+        paragraphs, keyword_df = open_store(path)
         searchable = np.load(path / "searchable.npy")
         dense = load_dense_index(dense_spec(manifest), path)
         keyword = load_keyword_index(keyword_spec(manifest), path)
-        keyword_df = json.loads((path / "keyword_df.json").read_text(encoding="utf-8"))
     except Exception as exc:  # any parse failure means the snapshot cannot serve
         raise SnapshotError(f"{path}: cannot load snapshot ({exc})") from exc
     if dense.dimension != manifest["embedder"]["dimension"] or dense.size != len(searchable):

@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +82,9 @@ class AskSettings:
     rerank_depth: int = 30  # fused hits the reranker orders
     answer_max_chars: int = 80  # the unit that holds the fact, with the neighbours that fit; a longer unit is cut
     closest_on_abstention: int = 3  # passages offered to read when the service abstains
+    # documents whose joined text the answer features keep between questions (read from the snapshot's
+    # store when first needed: a large index is not held in memory)
+    cached_documents: int = 256
 
 
 class NotesQA:
@@ -98,19 +100,17 @@ class NotesQA:
         self.snapshot = snapshot
         self.embedder = embedder
         self.searcher = HybridSearcher(snapshot, embedder, search_settings)
-        searchable = [snapshot.paragraphs[i] for i in snapshot.searchable]
-        titles = {doc_id: info["title"] for doc_id, info in snapshot.documents.items()}
-        self.stats = CorpusStats.of(snapshot.keyword_df, searchable, titles)
+        self.ask_settings = ask_settings or AskSettings()
+        self.stats = CorpusStats(snapshot.keyword_df, max(len(snapshot.searchable), 1), self.titles(),
+                                 self.searchable_document_paragraphs, self.ask_settings.cached_documents)
         self.reader = AnswerReader(self.stats, load_model(model_path) if model_path else None, reader_settings)
         self.span_reader: SpanReader | None = None
         self.arbiter: Arbiter | None = None
         if model_path and span_reader_path and arbiter_path:
             self.arbiter = load_arbiter(arbiter_path, model_path, span_reader_path)
             self.span_reader = load_reader(span_reader_path)
-        self.ask_settings = ask_settings or AskSettings()
         self.conversation_settings = conversation_settings or ConversationSettings()
-        self._by_id = {(p.doc_id, p.paragraph_id): p for p in snapshot.paragraphs}
-        self._doc_of_paragraph = {p.paragraph_id: p.doc_id for p in snapshot.paragraphs}
+        self._schedules: dict[str, list[str]] = {}  # doc_id -> its schedule days, read when first asked
 
     @classmethod
     def load(cls, index_dir: str | Path, embedder_spec: str = DEFAULT_EMBEDDER, **settings) -> "NotesQA":
@@ -164,20 +164,20 @@ class NotesQA:
                                         prefer_doc_ids=prefer_doc_ids)
         return hits
 
-    @cached_property
-    def _schedule_dates(self) -> dict[str, list[str]]:
-        """Each document's schedule days in order, from the dates its table rows start with."""
-        days: dict[str, set[tuple[int, int, int]]] = {}
-        for paragraph in self.snapshot.paragraphs:
-            if paragraph.kind == "table_row" and (m := _ROW_DATE.match(paragraph.text)):
-                days.setdefault(paragraph.doc_id, set()).add((int(m.group(1) or 0), int(m.group(2)), int(m.group(3))))
-        return {doc_id: [f"{month}月{day}日" for _, month, day in sorted(dates)] for doc_id, dates in days.items()}
+    def _schedule_dates(self, doc_id: str) -> list[str]:
+        """`doc_id`'s schedule days in order, from the dates its table rows start with (read once)."""
+        if doc_id not in self._schedules:
+            days = {(int(m.group(1) or 0), int(m.group(2)), int(m.group(3)))
+                    for p in self.snapshot.paragraphs.document(doc_id)
+                    if p.kind == "table_row" and (m := _ROW_DATE.match(p.text))}
+            self._schedules[doc_id] = [f"{month}月{day}日" for _, month, day in sorted(days)]
+        return self._schedules[doc_id]
 
     def _schedule_date(self, question: str, doc_id: str) -> str | None:
         """The date a relative day ("最后一天") stands for in `doc_id`'s schedule, if it has one."""
         if (day := schedule_day(question)) is None:
             return None
-        dates = self._schedule_dates.get(doc_id, [])
+        dates = self._schedule_dates(doc_id)
         return dates[day] if -len(dates) <= day < len(dates) else None
 
     def search(self, query: str, top_k: int = 10, mode: str = "hybrid",
@@ -196,7 +196,7 @@ class NotesQA:
         check_text(question)
         resolved = resolve(question, history, self.conversation_settings)
         prefer = list(dict.fromkeys(d for pid in resolved.preferred_paragraph_ids
-                                    if (d := self._doc_of_paragraph.get(pid)) is not None))
+                                    if (d := self.snapshot.paragraphs.document_of(pid)) is not None))
         # every reading is answered; the one the calibrated confidence trusts most wins (ties: as asked)
         text, reading, rendered = max((self._read(text, top_k, doc_ids, prefer)
                                        for text in (resolved.text, *resolved.alternatives)),
@@ -246,13 +246,21 @@ class NotesQA:
         return self.snapshot.documents[doc_id]
 
     def searchable_paragraphs(self) -> list[Paragraph]:
-        """The paragraphs search can find, in the order of the dense and keyword indexes' rows."""
-        return [self.snapshot.paragraphs[int(i)] for i in self.snapshot.searchable]
+        """The paragraphs search can find, in the order of the dense and keyword indexes' rows (all of them
+        read from the store: for evaluation, not for serving)."""
+        return self.snapshot.paragraphs.many(int(i) for i in self.snapshot.searchable)
+
+    def searchable_document_paragraphs(self, doc_id: str) -> list[Paragraph]:
+        """`doc_id`'s paragraphs that search can find, in document order."""
+        return self.searcher.row_paragraphs(self.searcher.rows_of_document(doc_id))
 
     def document_paragraphs(self, doc_id: str) -> list[Paragraph]:
         if doc_id not in self.snapshot.documents:
             raise KeyError(doc_id)
-        return [p for p in self.snapshot.paragraphs if p.doc_id == doc_id]
+        return self.snapshot.paragraphs.document(doc_id)
 
     def paragraph(self, doc_id: str, paragraph_id: str) -> Paragraph:
-        return self._by_id[(doc_id, paragraph_id)]
+        paragraph = self.snapshot.paragraphs.find(doc_id, paragraph_id)
+        if paragraph is None:
+            raise KeyError((doc_id, paragraph_id))
+        return paragraph

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -68,19 +70,21 @@ ANSWER_FEATURES = (
 
 @dataclass
 class CorpusStats:
-    """What the features need of the whole index: term document frequencies, titles, each document's text."""
-    keyword_df: dict[str, int]
+    """What the features need of the whole index: term document frequencies, titles, each document's text.
+    A document's text is read when a question first needs it (a large index is not held in memory)."""
+    keyword_df: Mapping[str, int]
     n_paragraphs: int
     titles: dict[str, str]
-    document_text: dict[str, str]  # doc_id -> its searchable paragraphs, compact, joined by \x1f
+    # doc_id -> its searchable paragraphs (the snapshot's store, read on demand)
+    document_paragraphs: Callable[[str], Sequence[Paragraph]]
+    cached_documents: int  # documents whose joined text is kept between questions (AskSettings)
 
-    @classmethod
-    def of(cls, keyword_df: dict[str, int], paragraphs: list[Paragraph], titles: dict[str, str]) -> "CorpusStats":
-        by_document: dict[str, list[str]] = {}
-        for paragraph in paragraphs:
-            by_document.setdefault(paragraph.doc_id, []).append(compact(paragraph.text))
-        return cls(keyword_df, max(len(paragraphs), 1), titles,
-                   {doc_id: "\x1f".join(texts) for doc_id, texts in by_document.items()})
+    def __post_init__(self) -> None:
+        self.document_text = lru_cache(maxsize=self.cached_documents)(self._document_text)
+
+    def _document_text(self, doc_id: str) -> str:
+        """`doc_id`'s searchable paragraphs, compact, joined by \x1f ("" for an unknown id)."""
+        return "\x1f".join(compact(p.text) for p in self.document_paragraphs(doc_id))
 
     def idf(self, term: str) -> float:
         return math.log(1 + self.n_paragraphs / (1 + self.keyword_df.get(term, 0)))
@@ -156,7 +160,7 @@ class QuestionContext:
         self.terms = QuestionTerms.of(self.question, self.stats)
 
     def document_text(self, doc_id: str) -> str:
-        return self.stats.document_text.get(doc_id, "")
+        return self.stats.document_text(doc_id)
 
     def specifics_missing(self, doc_id: str) -> float:
         specifics = self.question.specifics

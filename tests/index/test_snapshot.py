@@ -113,8 +113,7 @@ def test_dense_search_finds_the_right_paragraph(built):
 
 # ---------------------------------------------------------------- refusing damaged snapshots
 
-@pytest.mark.parametrize("rel", ["dense.faiss", "paragraphs.jsonl", "documents.json", "searchable.npy",
-                                 "keyword_df.json"])
+@pytest.mark.parametrize("rel", ["dense.faiss", "paragraphs.sqlite", "documents.json", "searchable.npy"])
 @slow
 def test_corrupted_file_is_refused_naming_the_file(built, rel):
     _, index_dir, report = built
@@ -414,7 +413,7 @@ def test_manifest_lists_every_file_with_its_checksum(built):
     manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     on_disk = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} - {MANIFEST}
     assert set(manifest["files"]) == on_disk
-    assert {"dense.faiss", "paragraphs.jsonl", "documents.json", "searchable.npy", "keyword_df.json"} <= on_disk
+    assert {"dense.faiss", "paragraphs.sqlite", "documents.json", "searchable.npy"} <= on_disk
     assert manifest["format"] == snapshot_mod.FORMAT_VERSION
 
 
@@ -484,3 +483,24 @@ def test_a_build_with_an_unknown_backend_fails_before_embedding(tmp_path):
     with pytest.raises(BuildError, match="unknown keyword index 'nope'"):
         build_index(corpus, tmp_path / "index", "no-such-embedder", keyword_index="nope", show_progress=False)
     assert not (tmp_path / "index").exists()
+
+
+@slow
+def test_a_format_1_snapshot_still_loads_whole(built):
+    """Snapshots written before the paragraph store (paragraphs.jsonl, keyword_df.json) still serve."""
+    _, index_dir, report = built
+    current = load_snapshot(index_dir)
+    paragraphs, df = list(current.paragraphs), dict(current.keyword_df)
+    folder = index_dir / "snapshots" / report.snapshot
+    (folder / "paragraphs.sqlite").unlink()
+    with (folder / "paragraphs.jsonl").open("w", encoding="utf-8") as fh:
+        for p in paragraphs:
+            fh.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
+    (folder / "keyword_df.json").write_text(json.dumps(df, ensure_ascii=False), encoding="utf-8")
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    files = {str(f.relative_to(folder)): snapshot_mod._sha256(f) for f in sorted(folder.rglob("*"))
+             if f.is_file() and f.name != MANIFEST}
+    (folder / MANIFEST).write_text(json.dumps({**manifest, "format": 1, "files": files}), encoding="utf-8")
+    old = load_snapshot(index_dir)
+    assert list(old.paragraphs) == paragraphs and dict(old.keyword_df) == df
+    assert old.paragraphs.find("b", paragraphs[-1].paragraph_id) == paragraphs[-1]

@@ -48,8 +48,8 @@ def test_failed_reload_keeps_serving_the_old_snapshot(index_copy: Path) -> None:
     service = QAService.load(Settings(index_dir=index_copy))
     before = service.health()
     snapshot = current_snapshot_path(index_copy)
-    with (snapshot / "paragraphs.jsonl").open("a", encoding="utf-8") as fh:
-        fh.write("damage\n")
+    with (snapshot / "paragraphs.sqlite").open("ab") as fh:
+        fh.write(b"damage")
     with pytest.raises(SnapshotError):
         service.reload()
     assert service.health() == before

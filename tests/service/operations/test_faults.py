@@ -63,14 +63,14 @@ def test_a_damaged_new_snapshot_fails_the_job_and_the_last_good_one_keeps_servin
 
     def write_then_truncate(*args, **kwargs):
         path = real_write(*args, **kwargs)
-        paragraphs = path / "paragraphs.jsonl"
+        paragraphs = path / "paragraphs.sqlite"
         paragraphs.write_bytes(paragraphs.read_bytes()[:40])  # a torn write the checksums must catch
         return path
 
     monkeypatch.setattr(index.builder, "write_snapshot", write_then_truncate)
     job = wait_job(client, upload(client, "alpha", "river.txt", RIVER)["job"]["id"])
     assert job["state"] == "failed"
-    assert "checksum mismatch" in job["error"] and "paragraphs.jsonl" in job["error"]
+    assert "checksum mismatch" in job["error"] and "paragraphs.sqlite" in job["error"]
     assert "previous snapshot stays in service" in job["error"]
     assert current_snapshot_path(index_dir).name == good  # the pointer went back, for restarts too
     assert search_docs(client, "大熊猫", "alpha")[0] == "panda"
