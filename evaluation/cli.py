@@ -244,7 +244,7 @@ def run_evaluation(datasets: list[Path], options: EvalOptions) -> list[Result]:
         settings = cli.make_settings(index_dir=index_dir, embedder=options.embedder)
         qa = cli.load_service(settings).pipeline
         config.update(index=f"{index_dir} (snapshot {qa.snapshot_name}, "
-                            f"{len(qa.documents())} documents, {len(qa.searchable_paragraphs())} paragraphs)",
+                            f"{len(qa.documents())} documents, {len(qa.snapshot.searchable)} paragraphs)",
                       corpora=", ".join(map(str, corpora)) or "?", embedder=qa.embedder.name)
         for name in options.systems:
             if name == "notesqa":
