@@ -6,8 +6,9 @@ million-paragraph snapshot needs none of them in memory, and worker processes se
 share the operating system's cache of one file.
 
 "sqlite" (`paragraphs.sqlite` in the snapshot folder, written by `write_store`): one row per paragraph
-keyed by its position, indexed by document and by paragraph id; and one row per keyword token with the
-number of searchable paragraphs holding it. Opened read-only and immutable (a snapshot folder never
+keyed by its position, indexed by document and by paragraph id, with its `compact` text (what the
+exact-term bonus and the answer features match in; computed once at build, as it costs ~50 µs a
+paragraph); and one row per keyword token with the number of searchable paragraphs holding it. Opened read-only and immutable (a snapshot folder never
 changes once written), one connection per process.
 "memory": a list, for snapshots written before the store existed (format 1: `paragraphs.jsonl` and
 `keyword_df.json`, loaded whole as then).
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from index.models import Paragraph
+from index.normalization import compact
 
 STORE_FILE = "paragraphs.sqlite"
 
@@ -49,6 +51,10 @@ class ParagraphStore(ABC, Sequence[Paragraph]):
     @abstractmethod
     def many(self, positions: Iterable[int]) -> list[Paragraph]:
         """The paragraphs at `positions`, in that order (IndexError for a position outside the store)."""
+
+    @abstractmethod
+    def compact_texts(self, positions: Iterable[int]) -> list[str]:
+        """`compact(text)` of the paragraphs at `positions`, in that order."""
 
     @abstractmethod
     def positions_of_document(self, doc_id: str) -> np.ndarray:
@@ -100,6 +106,9 @@ class MemoryParagraphStore(ParagraphStore):
             out.append(self._paragraphs[int(position)])
         return out
 
+    def compact_texts(self, positions: Iterable[int]) -> list[str]:
+        return [compact(p.text) for p in self.many(positions)]
+
     def positions_of_document(self, doc_id: str) -> np.ndarray:
         return np.asarray(self._by_document.get(doc_id, []), dtype=np.int64)
 
@@ -150,13 +159,18 @@ class SqliteParagraphStore(ParagraphStore):
         return self._length
 
     def many(self, positions: Iterable[int]) -> list[Paragraph]:
+        return [Paragraph.from_dict(json.loads(record)) for record in self._column("record", positions)]
+
+    def compact_texts(self, positions: Iterable[int]) -> list[str]:
+        return self._column("compact", positions)
+
+    def _column(self, column: str, positions: Iterable[int]) -> list:
         wanted = [int(p) for p in positions]
-        found: dict[int, Paragraph] = {}
+        found: dict[int, object] = {}
         for start in range(0, len(wanted), self.settings.read_chunk):
             chunk = wanted[start:start + self.settings.read_chunk]
-            rows = self._connection.execute(f"SELECT position, record FROM paragraphs WHERE position IN "
-                              f"({','.join('?' * len(chunk))})", chunk)
-            found.update((position, Paragraph.from_dict(json.loads(record))) for position, record in rows)
+            found.update(self._connection.execute(f"SELECT position, {column} FROM paragraphs WHERE position IN "
+                                                  f"({','.join('?' * len(chunk))})", chunk))
         missing = [p for p in wanted if p not in found]
         if missing:
             raise IndexError(f"no paragraph at position {missing[0]}")
@@ -208,15 +222,16 @@ def write_store(path: Path, paragraphs: Iterable[Paragraph], term_frequencies: M
         db.execute("PRAGMA journal_mode = OFF")
         db.execute("PRAGMA synchronous = OFF")
         db.execute("CREATE TABLE paragraphs (position INTEGER PRIMARY KEY, doc_id TEXT NOT NULL, "
-                   "paragraph_id TEXT NOT NULL, record TEXT NOT NULL)")
+                   "paragraph_id TEXT NOT NULL, record TEXT NOT NULL, compact TEXT NOT NULL)")
         db.execute("CREATE TABLE terms (term TEXT PRIMARY KEY, df INTEGER NOT NULL) WITHOUT ROWID")
         batch: list[tuple] = []
         for position, p in enumerate(paragraphs):
-            batch.append((position, p.doc_id, p.paragraph_id, json.dumps(p.to_dict(), ensure_ascii=False)))
+            batch.append((position, p.doc_id, p.paragraph_id, json.dumps(p.to_dict(), ensure_ascii=False),
+                          compact(p.text)))
             if len(batch) >= settings.insert_batch:
-                db.executemany("INSERT INTO paragraphs VALUES (?, ?, ?, ?)", batch)
+                db.executemany("INSERT INTO paragraphs VALUES (?, ?, ?, ?, ?)", batch)
                 batch = []
-        db.executemany("INSERT INTO paragraphs VALUES (?, ?, ?, ?)", batch)
+        db.executemany("INSERT INTO paragraphs VALUES (?, ?, ?, ?, ?)", batch)
         db.executemany("INSERT INTO terms VALUES (?, ?)", term_frequencies.items())
         db.execute("CREATE INDEX paragraphs_by_document ON paragraphs (doc_id, position)")
         db.execute("CREATE INDEX paragraphs_by_id ON paragraphs (paragraph_id, doc_id)")

@@ -113,6 +113,10 @@ class HybridSearcher:
         """The paragraphs of searchable `rows`, in that order (read from the snapshot's store)."""
         return self.snapshot.paragraphs.many(int(self.snapshot.searchable[r]) for r in rows)
 
+    def row_texts(self, rows: Sequence[int]) -> list[str]:
+        """`compact` texts of searchable `rows`, in that order (stored at build time)."""
+        return self.snapshot.paragraphs.compact_texts(int(self.snapshot.searchable[r]) for r in rows)
+
     def embed_query(self, text: str) -> np.ndarray:
         return self.embedder.encode_query([text[:self.settings.query_embed_max_chars]])[0]
 
@@ -182,8 +186,7 @@ class HybridSearcher:
         keyword = keyword_all[rows]
         weight = {"hybrid": cfg.dense_weight, "dense": 1.0, "keyword": 0.0}[mode]
         fused = weight * _minmax(dense) + (1 - weight) * _minmax(keyword)
-        paragraphs = self.row_paragraphs(rows)
-        texts = [compact(p.text) for p in paragraphs]
+        paragraphs, texts = self.row_paragraphs(rows), self.row_texts(rows)
         if mode == "hybrid":
             exact = [(compact(t), cfg.exact_bonus * self._rarity(t)) for t in protected_terms(query)]
             exact += [(t, cfg.ordinal_bonus) for t in event_ordinals(query)]

@@ -17,7 +17,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from index.models import Paragraph
 from index.normalization import compact
 from index.tokenization import named_entities
 from retrieval.answer.candidates import SPAN_KIND_CODE, Span, Unit, UnitView, sentences_with_offsets
@@ -75,8 +74,8 @@ class CorpusStats:
     keyword_df: Mapping[str, int]
     n_paragraphs: int
     titles: dict[str, str]
-    # doc_id -> its searchable paragraphs (the snapshot's store, read on demand)
-    document_paragraphs: Callable[[str], Sequence[Paragraph]]
+    # doc_id -> the compact texts of its searchable paragraphs (the snapshot's store, read on demand)
+    document_texts: Callable[[str], Sequence[str]]
     cached_documents: int  # documents whose joined text is kept between questions (AskSettings)
 
     def __post_init__(self) -> None:
@@ -84,7 +83,7 @@ class CorpusStats:
 
     def _document_text(self, doc_id: str) -> str:
         """`doc_id`'s searchable paragraphs, compact, joined by \x1f ("" for an unknown id)."""
-        return "\x1f".join(compact(p.text) for p in self.document_paragraphs(doc_id))
+        return "\x1f".join(self.document_texts(doc_id))
 
     def idf(self, term: str) -> float:
         return math.log(1 + self.n_paragraphs / (1 + self.keyword_df.get(term, 0)))
