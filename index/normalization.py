@@ -60,7 +60,8 @@ def to_simplified(text: str) -> str:
     return _T2S.convert(text)
 
 
-@lru_cache(maxsize=65536)  # paragraph and sentence texts recur across queries
+# paragraph and sentence texts recur across queries (bounded: a large index would fill any size)
+@lru_cache(maxsize=16384)
 def normalize(text: str) -> str:
     """Canonical form for matching: NFKC, lower case, simplified, no spaces next to CJK."""
     text = unicodedata.normalize("NFKC", text)
@@ -69,7 +70,7 @@ def normalize(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=16384)
 def compact(text: str) -> str:
     """`normalize` with every space removed: for containment checks."""
     return re.sub(r"\s+", "", normalize(text))

@@ -73,7 +73,9 @@ def _minmax(values: np.ndarray) -> np.ndarray:
     return (values - low) / (high - low)
 
 
-@lru_cache(maxsize=65536)  # the paragraphs of a collection recur across questions
+# the paragraphs of a collection recur across questions; ~13 KB an entry, so bounded well below what a
+# large index would fill it with
+@lru_cache(maxsize=4096)
 def _trigrams(text: str) -> frozenset[str]:
     """Character trigrams of an already `compact` text."""
     return frozenset(text[i:i + 3] for i in range(max(len(text) - 2, 1)))

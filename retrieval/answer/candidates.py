@@ -55,7 +55,8 @@ def sentences_with_offsets(text: str) -> list[tuple[int, str]]:
     return out or [(0, text)]
 
 
-@lru_cache(maxsize=65536)  # the paragraphs of a collection recur across questions
+# the paragraphs of a collection recur across questions (bounded: a large index would fill any size)
+@lru_cache(maxsize=16384)
 def split_units(text: str, max_chars: int) -> tuple[Unit, ...]:
     units: list[Unit] = []
     for start, sentence in sentences_with_offsets(text):
@@ -75,14 +76,14 @@ def split_units(text: str, max_chars: int) -> tuple[Unit, ...]:
     return tuple(units)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=16384)
 def match_text(text: str) -> str:
     """`text` in the form questions are compared in (NFKC, simplified, lower case), position for position."""
     folded = to_simplified(unicodedata.normalize("NFKC", text)).lower()
     return folded if len(folded) == len(text) else text.lower()
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=16384)
 def _words(text: str) -> tuple[tuple[int, int, str | None], ...]:
     """(start, end, name kind or None) of each jieba word of a unit's match text."""
     return tuple((start, end, _NAME_KIND.get(dictionary_name_tag(text[start:end]) or ""))

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
 
-from evaluation.scale import SETTINGS, composed_vectors, exact_top, synthetic_corpus
+from evaluation.scale import (README_END, README_START, SETTINGS, composed_vectors, exact_top, synthetic_corpus,
+                              update_readme)
 
 unit = pytest.mark.unit
 
@@ -43,3 +45,29 @@ def test_exact_top_is_the_brute_force_ranking():
     settings = dataclasses.replace(SETTINGS, exact_chunk=64)
     expected = np.argsort(-(queries @ vectors.T), axis=1)[:, :10]
     assert (exact_top(vectors, queries, 10, settings) == expected).all()
+
+
+def _figures(n: int, search_p95: float) -> dict:
+    return {"paragraphs": n, "real_vectors": 2000, "synthetic_kind": "composed", "tokenize_s": 1.0,
+            "snapshot_write_s": 2.0, "build_peak_rss_mib": 600, "snapshot_mib": 37, "snapshot_load_s": 0.1,
+            "server_start_s": 6.5, "loaded_rss_mib": 791, "loaded_pss_mib": 746, "rss_mib": 1015, "pss_mib": 971,
+            "private_mib": 929, "search_p50_ms": 20.0, "search_p95_ms": search_p95, "ask_p50_ms": 100.0,
+            "ask_p95_ms": 140.0, "recall_at_10": 0.99, "dense_search_ms_per_query": 0.5,
+            "recall_at_10_efSearch_64": "0.939 (0.10 ms)"}
+
+
+@unit
+def test_the_readme_section_is_rendered_from_the_figures(tmp_path):
+    figures = tmp_path / "scale.json"
+    figures.write_text(json.dumps(
+        {"dense_index": "faiss:HNSW32,Flat", "machine": "2 cores", "date": "2026-12-07",
+         "results": [_figures(10_000, 31.5), _figures(1_000_000, 47.25)]}), encoding="utf-8")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"before\n{README_START}\nold figures\n{README_END}\nafter\n", encoding="utf-8")
+    update_readme(figures, readme)
+    text = readme.read_text(encoding="utf-8")
+    assert text.startswith("before\n") and text.endswith("\nafter\n") and "old figures" not in text
+    assert "| figure | 10,000 | 1,000,000 | target at 1M |" in text
+    assert "| `/v1/search` p50 / p95 over HTTP | 20.0 / 31.5 ms | 20.0 / 47.25 ms | p95 ≤ 50 ms |" in text
+    assert "| recall@10 at efSearch 64 | 0.939 (0.10 ms) | 0.939 (0.10 ms) | |" in text
+    assert "synthetic for all the others** (the normalised mean" in text
