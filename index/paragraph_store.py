@@ -57,6 +57,10 @@ class ParagraphStore(ABC, Sequence[Paragraph]):
         """`compact(text)` of the paragraphs at `positions`, in that order."""
 
     @abstractmethod
+    def doc_ids(self, positions: Iterable[int]) -> list[str]:
+        """The documents of the paragraphs at `positions`, in that order."""
+
+    @abstractmethod
     def positions_of_document(self, doc_id: str) -> np.ndarray:
         """Positions of `doc_id`'s paragraphs in document order (empty for an unknown id)."""
 
@@ -108,6 +112,9 @@ class MemoryParagraphStore(ParagraphStore):
 
     def compact_texts(self, positions: Iterable[int]) -> list[str]:
         return [compact(p.text) for p in self.many(positions)]
+
+    def doc_ids(self, positions: Iterable[int]) -> list[str]:
+        return [p.doc_id for p in self.many(positions)]
 
     def positions_of_document(self, doc_id: str) -> np.ndarray:
         return np.asarray(self._by_document.get(doc_id, []), dtype=np.int64)
@@ -163,6 +170,9 @@ class SqliteParagraphStore(ParagraphStore):
 
     def compact_texts(self, positions: Iterable[int]) -> list[str]:
         return self._column("compact", positions)
+
+    def doc_ids(self, positions: Iterable[int]) -> list[str]:
+        return self._column("doc_id", positions)
 
     def _column(self, column: str, positions: Iterable[int]) -> list:
         wanted = [int(p) for p in positions]

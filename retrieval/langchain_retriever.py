@@ -56,10 +56,9 @@ class NotesQARetriever(BaseRetriever):
 
     # --- local -------------------------------------------------------------------------------
     def _local(self, query: str) -> list[Document]:
-        titles = self.qa.titles()
         hits = self.qa.search(query, top_k=self.top_k, mode=self.mode)
         return [Document(page_content=h.paragraph.text,
-                         metadata={k: v for k, v in h.record(titles[h.paragraph.doc_id]).items() if k != "text"})
+                         metadata={k: v for k, v in h.record(self.qa.title(h.paragraph.doc_id)).items() if k != "text"})
                 for h in hits]
 
     # --- service -----------------------------------------------------------------------------

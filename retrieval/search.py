@@ -188,7 +188,7 @@ class HybridSearcher:
         keyword = keyword_all[rows]
         weight = {"hybrid": cfg.dense_weight, "dense": 1.0, "keyword": 0.0}[mode]
         fused = weight * _minmax(dense) + (1 - weight) * _minmax(keyword)
-        paragraphs, texts = self.row_paragraphs(rows), self.row_texts(rows)
+        texts = self.row_texts(rows)
         if mode == "hybrid":
             exact = [(compact(t), cfg.exact_bonus * self._rarity(t)) for t in protected_terms(query)]
             exact += [(t, cfg.ordinal_bonus) for t in event_ordinals(query)]
@@ -197,17 +197,19 @@ class HybridSearcher:
                                   dtype=np.float32)
         if prefer_doc_ids and mode == "hybrid":
             preferred_docs = set(prefer_doc_ids)
-            fused += np.array([cfg.preferred_document_bonus if p.doc_id in preferred_docs else 0.0
-                               for p in paragraphs], dtype=np.float32)
-        order = np.argsort(-fused)
-        hits: list[SearchHit] = []
+            fused += np.array([cfg.preferred_document_bonus if doc_id in preferred_docs else 0.0
+                               for doc_id in snap.paragraphs.doc_ids(int(snap.searchable[r]) for r in rows)],
+                              dtype=np.float32)
+        kept: list[int] = []
         kept_grams: list[frozenset[str]] = []
-        for i in order:
+        for i in np.argsort(-fused):
             grams = _trigrams(texts[i])
             if any(_near_duplicate(grams, g, cfg.near_duplicate) for g in kept_grams):
                 continue  # the same text (e.g. a document list repeated per agenda item) once is enough
             kept_grams.append(grams)
-            hits.append(SearchHit(paragraphs[i], float(fused[i]), float(dense[i]), float(keyword[i])))
-            if len(hits) >= top_k:
+            kept.append(int(i))
+            if len(kept) >= top_k:
                 break
-        return hits
+        # only the hits kept are read whole from the store
+        paragraphs = self.row_paragraphs([rows[i] for i in kept])
+        return [SearchHit(p, float(fused[i]), float(dense[i]), float(keyword[i])) for p, i in zip(paragraphs, kept)]

@@ -192,8 +192,7 @@ class QAService:
         with self._query_lock:
             pipeline = self._pipeline
             hits = pipeline.search(query, top_k=top_k, doc_ids=doc_ids)
-        titles = pipeline.titles()
-        return SearchResponse.from_hits(hits, titles)
+        return SearchResponse.from_hits(hits, {h.paragraph.doc_id: pipeline.title(h.paragraph.doc_id) for h in hits})
 
     # Browsing never calls the embedder, so it takes no lock: snapshots are never mutated,
     # and reading the `_qa` reference once gives a consistent view even during a reload.

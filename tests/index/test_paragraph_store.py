@@ -45,6 +45,7 @@ def test_sqlite_and_memory_stores_answer_alike(stores):
         assert store.many([7, 0, 7]) == [paragraphs[7], paragraphs[0], paragraphs[7]]
         assert store[5] == paragraphs[5] and store[np.int64(5)] == paragraphs[5]
         assert store.compact_texts([6, 1]) == [compact(paragraphs[6].text), compact(paragraphs[1].text)]
+        assert store.doc_ids([6, 1]) == ["report-b", "会议甲"]
         assert store.positions_of_document("report-b").tolist() == [4, 5, 6, 7]
         assert store.positions_of_document("nobody").tolist() == []
         assert store.document("c") == paragraphs[8:]
