@@ -314,13 +314,15 @@ def parameter_sweep(dense, queries: np.ndarray, exact: np.ndarray, settings: Sca
 
 
 def memory_mib(pid: int) -> dict:
-    """RSS, peak RSS, and (smaps_rollup) the proportional and private shares: pages of a memory-mapped
-    index count in the RSS of every process mapping them but exist once."""
+    """RSS, peak RSS, RSS split into anonymous memory (the process's own) and file pages (the memory-mapped
+    index and libraries: shared by every process mapping them, and the kernel's to reclaim), and
+    (smaps_rollup) the proportional and private shares."""
     out: dict = {}
     try:
+        status = {"VmRSS": "rss_mib", "VmHWM": "peak_rss_mib", "RssAnon": "anonymous_mib", "RssFile": "file_mib"}
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(("VmRSS:", "VmHWM:")):
-                out["rss_mib" if line.startswith("VmRSS") else "peak_rss_mib"] = round(int(line.split()[1]) / 1024)
+            if (name := line.split(":")[0]) in status:
+                out[status[name]] = round(int(line.split()[1]) / 1024)
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
             name = line.split(":")[0]
             if name in ("Pss", "Private_Clean", "Private_Dirty"):
@@ -503,6 +505,8 @@ def readme_table(output: dict) -> str:
         ("server RSS after loading (PSS)", lambda f: f"{f['loaded_rss_mib']} ({f['loaded_pss_mib']}) MiB", ""),
         ("server RSS after the questions (PSS, private)",
          lambda f: f"{f['rss_mib']} ({f['pss_mib']}, {f['private_mib']}) MiB", TARGETS["rss_mib"]),
+        ("of which anonymous / file-backed (mapped index pages and libraries, shared)",
+         lambda f: f"{f.get('anonymous_mib', '?')} / {f.get('file_mib', '?')} MiB", ""),
         ("`/v1/search` p50 / p95 over HTTP", lambda f: f"{f['search_p50_ms']} / {f['search_p95_ms']} ms",
          f"p95 {TARGETS['search_p95_ms']}"),
         ("`/v1/ask` p50 / p95 over HTTP", lambda f: f"{f['ask_p50_ms']} / {f['ask_p95_ms']} ms",

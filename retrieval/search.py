@@ -166,9 +166,12 @@ class HybridSearcher:
         if exhaustive:
             rows = allowed
         else:
-            # the best `depth` of every row without sorting them all: a full sort costs ~0.1 s at a million
-            best = np.argpartition(-keyword_all, depth - 1)[:depth] if depth < n else np.arange(n)
-            keyword_top = [int(r) for r in best[np.argsort(-keyword_all[best], kind="stable")] if keyword_all[r] > 0]
+            # the best `depth` of the rows the query's words score, without sorting them all (a full sort
+            # costs ~0.1 s at a million rows, a partition of all of them ~7 ms)
+            scored = np.flatnonzero(keyword_all > 0)
+            if len(scored) > depth:
+                scored = scored[np.argpartition(-keyword_all[scored], depth - 1)[:depth]]
+            keyword_top = [int(r) for r in scored[np.argsort(-keyword_all[scored], kind="stable")]]
             rows = list(dict.fromkeys(list(dense_scores) + keyword_top))
         if not rows:
             return []
