@@ -523,7 +523,7 @@ def readme_table(output: dict) -> list[str]:
         ("server RSS after the questions (PSS, private)",
          lambda f: f"{f['rss_mib']} ({f['pss_mib']}, {f['private_mib']}) MiB", TARGETS["rss_mib"]),
         ("of which anonymous / file-backed (mapped index pages and libraries, shared)",
-         lambda f: f"{f.get('anonymous_mib', '?')} / {f.get('file_mib', '?')} MiB", ""),
+         lambda f: f"{f['anonymous_mib']} / {f['file_mib']} MiB" if "file_mib" in f else "not measured", ""),
         ("`/v1/search` p50 / p95 over HTTP", lambda f: f"{f['search_p50_ms']} / {f['search_p95_ms']} ms",
          f"p95 {TARGETS['search_p95_ms']}"),
         ("`/v1/ask` p50 / p95 over HTTP", lambda f: f"{f['ask_p50_ms']} / {f['ask_p95_ms']} ms",
@@ -535,7 +535,8 @@ def readme_table(output: dict) -> list[str]:
     ]
     for label, value, target in table:
         lines.append(row(label, value)[:-1] + f"| {target} |")
-    sweep = sorted({k for f in results for k in f if k.startswith("recall_at_10_")})
+    sweep = sorted({k for f in results for k in f if k.startswith("recall_at_10_")},
+                   key=lambda k: (k.rsplit("_", 1)[0], int(k.rsplit("_", 1)[1])))
     for key in sweep:
         lines.append(row(f"recall@10, ε-recall@10 at {key.removeprefix('recall_at_10_').replace('_', ' ')}",
                          lambda f, key=key: f.get(key, ""))[:-1] + "| |")
