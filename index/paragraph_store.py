@@ -8,8 +8,9 @@ share the operating system's cache of one file.
 "sqlite" (`paragraphs.sqlite` in the snapshot folder, written by `write_store`): one row per paragraph
 keyed by its position, indexed by document and by paragraph id, with its `compact` text (what the
 exact-term bonus and the answer features match in; computed once at build, as it costs ~50 µs a
-paragraph); and one row per keyword token with the number of searchable paragraphs holding it. Opened read-only and immutable (a snapshot folder never
-changes once written), one connection per process.
+paragraph); and one row per keyword token with the number of searchable paragraphs holding it.
+Opened read-only and immutable (a snapshot folder never changes once written), one connection per
+process.
 "memory": a list, for snapshots written before the store existed (format 1: `paragraphs.jsonl` and
 `keyword_df.json`, loaded whole as then).
 """

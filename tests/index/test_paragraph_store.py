@@ -22,9 +22,10 @@ def _paragraphs() -> list[Paragraph]:
     out = []
     for doc in ("会议甲", "report-b", "c"):
         for ordinal in range(4):
-            out.append(Paragraph(f"p{ordinal}", doc, ordinal, "table_row" if ordinal == 3 else "paragraph",
-                                 f"{doc}的第{ordinal}段：专家会议讨论司法协助。", 10 * ordinal, 10 * ordinal + 9,
-                                 str(ordinal + 1), "议程" if ordinal else None, "列：日期" if ordinal == 3 else ""))
+            kind = "table_row" if ordinal == 3 else "paragraph"
+            out.append(Paragraph(f"p{ordinal}", doc, ordinal, kind, f"{doc}的第{ordinal}段：专家会议讨论司法协助。",
+                                 10 * ordinal, 10 * ordinal + 9, str(ordinal + 1), "议程" if ordinal else None,
+                                 "列：日期" if kind == "table_row" else ""))
     return out
 
 
