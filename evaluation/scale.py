@@ -92,6 +92,9 @@ class ScaleSettings:
 
 
 SETTINGS = ScaleSettings()
+# how the vectors past the real sample were made, as the printed and README tables say it
+SYNTHETIC_KINDS = {"composed": "the normalised mean of the real embedder's vectors of the paragraph's own sentences",
+                   "gaussian": "drawn from a Gaussian fitted to the real sample"}
 
 
 def real_sentences(settings: ScaleSettings = SETTINGS) -> list[str]:
@@ -477,8 +480,7 @@ def run(n: int, workdir: Path, dense_spec: str, embedder_spec: str, settings: Sc
 
 def print_table(results: list[dict], dense_spec: str) -> None:
     console = Console(highlight=False)
-    made = {"composed": "the normalised mean of the real vectors of each paragraph's own sentences",
-            "gaussian": "a Gaussian fitted to the real sample"}[results[0].get("synthetic_kind", "gaussian")]
+    made = SYNTHETIC_KINDS[results[0].get("synthetic_kind", "gaussian")]
     console.print(f"Dense index {dense_spec}. Vectors: the real embedder for the first "
                   f"{results[0].get('real_vectors')} (or fewer) paragraphs of each index, SYNTHETIC for all "
                   f"the others ({made}); paragraphs: real sentences recombined.")
@@ -505,9 +507,7 @@ def readme_table(output: dict) -> list[str]:
     def row(label: str, value) -> str:
         return f"| {label} | " + " | ".join(str(value(f)) for f in results) + " |"
 
-    kind = results[0].get("synthetic_kind", "gaussian")
-    made = {"composed": "the normalised mean of the real embedder's vectors of the paragraph's own sentences",
-            "gaussian": "drawn from a Gaussian fitted to the real sample"}[kind]
+    made = SYNTHETIC_KINDS[results[0].get("synthetic_kind", "gaussian")]
     lines = [f"`python -m evaluation.scale --paragraphs {' '.join(str(f['paragraphs']) for f in results)} "
              f"--dense-index '{output['dense_index']}'` ({output.get('source', '')}), "
              f"{output.get('machine', 'this machine')}, {output.get('date', '')}. Vectors: the real embedder "

@@ -8,9 +8,10 @@ Layout of an index folder:
     embedding_cache.sqlite  vectors by content hash, shared across builds
 A build writes into snapshots/.tmp-*, renames it into place, then swaps
 CURRENT; a crash at any point leaves the previous snapshot serving.
-Format 1 (before the paragraph store) held paragraphs.jsonl and keyword_df.json instead; it still loads,
-whole into memory as then. The manifest names the dense and keyword backends (`index/dense.py`, `index/keyword.py`) a snapshot
-was built with; one written before they were named loads with the defaults, faiss-flat and bm25s.
+Format 1 (before the paragraph store) held paragraphs.jsonl and keyword_df.json instead; it still
+loads, whole into memory as then. The manifest names the dense and keyword backends (`index/dense.py`,
+`index/keyword.py`) a snapshot was built with; one written before they were named loads with the
+defaults, faiss-flat and bm25s.
 An engine backend (Milvus) keeps its rows outside the folder, in a collection named after the folder's
 final name, written by the backends' `commit` before the folder is checksummed and renamed (its folder
 holds `milvus.json` naming it); removing a snapshot folder first asks every backend to `discard` what it

@@ -111,13 +111,17 @@ class HybridSearcher:
         rows = self._row_of_position[self.snapshot.paragraphs.positions_of_document(doc_id)]
         return rows[rows >= 0]
 
+    def _positions(self, rows: Sequence[int]) -> list[int]:
+        """The store positions of searchable `rows`, in that order."""
+        return [int(self.snapshot.searchable[r]) for r in rows]
+
     def row_paragraphs(self, rows: Sequence[int]) -> list[Paragraph]:
         """The paragraphs of searchable `rows`, in that order (read from the snapshot's store)."""
-        return self.snapshot.paragraphs.many(int(self.snapshot.searchable[r]) for r in rows)
+        return self.snapshot.paragraphs.many(self._positions(rows))
 
     def row_texts(self, rows: Sequence[int]) -> list[str]:
         """`compact` texts of searchable `rows`, in that order (stored at build time)."""
-        return self.snapshot.paragraphs.compact_texts(int(self.snapshot.searchable[r]) for r in rows)
+        return self.snapshot.paragraphs.compact_texts(self._positions(rows))
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embedder.encode_query([text[:self.settings.query_embed_max_chars]])[0]
@@ -201,7 +205,7 @@ class HybridSearcher:
         if prefer_doc_ids and mode == "hybrid":
             preferred_docs = set(prefer_doc_ids)
             fused += np.array([cfg.preferred_document_bonus if doc_id in preferred_docs else 0.0
-                               for doc_id in snap.paragraphs.doc_ids(int(snap.searchable[r]) for r in rows)],
+                               for doc_id in snap.paragraphs.doc_ids(self._positions(rows))],
                               dtype=np.float32)
         kept: list[int] = []
         kept_grams: list[frozenset[str]] = []
