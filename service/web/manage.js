@@ -37,6 +37,7 @@ const state = {
   keys: [],
   created: null,            // {key, token}: shown once
   feedback: null,           // {feedback, total}
+  feedbackRequest: 0,       // the latest feedback request: an older answer arriving later is dropped
   feedbackFilter: { collection: "", rating: "", reviewed: "" },
 };
 
@@ -986,12 +987,17 @@ function feedbackQuery() {
 async function loadFeedback() {
   const query = feedbackQuery();
   query.set("limit", String(CONFIG.feedbackShown));
+  const request = ++state.feedbackRequest;
+  let feedback = null, error = null;
   try {
-    state.feedback = await api(`/v1/feedback?${query}`);
-    state.feedbackError = null;
+    feedback = await api(`/v1/feedback?${query}`);
   } catch (err) {
-    state.feedbackError = err;
+    error = err;
   }
+  // filters changed twice in quick succession answer out of order; only the last one describes the page
+  if (request !== state.feedbackRequest) return;
+  if (!error) state.feedback = feedback;
+  state.feedbackError = error;
   render("feedback");
 }
 

@@ -300,6 +300,20 @@ def test_an_admin_creates_a_collection_and_creates_and_revokes_keys(site: Site, 
         context.close()
 
 
+# holds the page's answer to an unfiltered feedback request for a second, as a slow link would
+SLOW_UNFILTERED_FEEDBACK = """() => {
+  const fetchNow = window.fetch;
+  window.fetch = (url, options) => {
+    const answer = fetchNow(url, options);
+    if (!/\\/v1\\/feedback\\?limit=/.test(String(url))) return answer;
+    return answer.then((response) => new Promise((resolve) => setTimeout(() => {
+      window.slowFeedbackAnswered = true;
+      resolve(response);
+    }, 1000)));
+  };
+}"""
+
+
 def test_feedback_shows_up_for_review_is_marked_and_exports(site: Site, context: Any) -> None:
     with site.client("editor") as editor:
         answer = editor.post("/v1/ask", json={"question": "工作组会议哪天开幕？"}).json()
@@ -330,8 +344,11 @@ def test_feedback_shows_up_for_review_is_marked_and_exports(site: Site, context:
         reviewed = admin.get("/v1/feedback", params={"reviewed": "true"}).json()["feedback"]
     assert [r["question"] for r in reviewed] == ["青鸾项目谁负责？"]
 
+    # a slow network: the unfiltered list answers after the one asked for next, and must not replace it
+    page.evaluate(SLOW_UNFILTERED_FEEDBACK)
     page.get_by_label("评价", exact=True).select_option("")
     page.get_by_label("审阅", exact=True).select_option("false")
+    page.wait_for_function("() => window.slowFeedbackAnswered === true")
     expect(cards).to_have_count(1)
     expect(cards.first).to_contain_text("工作组会议哪天开幕？")
     expect(cards.first.get_by_role("link").first).to_have_attribute("href", re.compile(r"^/documents/a#"))
