@@ -55,3 +55,14 @@ def test_offsets_point_into_the_original_text_through_normalisation(packed):
     assert offsets == sorted(offsets)
     pieces = "".join(text[s:e] for s, e in offsets)
     assert "ＡＢＣ" in pieces and "台北" in pieces  # full-width letters normalised for the model, not in offsets
+
+
+def test_the_word_table_is_read_from_the_mapped_file_not_copied(packed):
+    # every worker reads the 54 MB word table through the page cache; a copy would be each one's own
+    table = packed.tensors["emb.word"]
+    assert not table.flags.owndata and not table.flags.writeable
+    owners = []
+    while table is not None:
+        owners.append(type(table))
+        table = getattr(table, "base", None)
+    assert np.memmap in owners, owners
