@@ -152,24 +152,31 @@ def build_index(corpus: str | Path, index_dir: str | Path, embedder_spec: str = 
 EMBEDDED_BACKEND = "embedded"  # FAISS (NOTESQA_DENSE_INDEX, default faiss-flat) and bm25s in the snapshot folder
 
 
-def index_backend_specs(index_backend: str | None, dense_index: str | None = None
-                        ) -> tuple[str | None, str | None]:
+def index_backend_specs(index_backend: str | None, dense_index: str | None = None,
+                        keyword_index: str | None = None) -> tuple[str | None, str | None]:
     """(dense spec, keyword spec) of the one index-backend setting, for `build_index`:
-    None -> (dense_index, None): both as the folder's current snapshot has them unless dense_index names one;
-    "embedded" -> (dense_index or faiss-flat, bm25s); "milvus://host:port" -> that engine for both sides.
-    BuildError for anything else, or for a Milvus backend with a dense spec of another engine."""
+    None -> (dense_index, keyword_index): each as the folder's current snapshot has it unless named;
+    "embedded" -> (dense_index or faiss-flat, keyword_index or bm25s); "milvus://host:port" -> that engine for
+    both sides. BuildError for anything else, or for a Milvus backend with a spec of another engine."""
+    try:
+        if keyword_index is not None:
+            keyword_backend(keyword_index)
+    except KeywordIndexError as exc:
+        raise BuildError(str(exc)) from exc
     if index_backend is None or not index_backend.strip():
-        return dense_index, None
+        return dense_index, keyword_index
     backend = index_backend.strip()
     if backend == EMBEDDED_BACKEND:
-        if dense_index is not None and is_milvus_spec(dense_index):
-            raise BuildError(f"index backend {EMBEDDED_BACKEND!r} keeps the dense index in the snapshot folder, "
-                             f"but the dense index is {dense_index!r}")
-        return dense_index or DEFAULT_DENSE_INDEX, DEFAULT_KEYWORD_INDEX
+        for name, spec in (("dense", dense_index), ("keyword", keyword_index)):
+            if spec is not None and is_milvus_spec(spec):
+                raise BuildError(f"index backend {EMBEDDED_BACKEND!r} keeps the {name} index in the snapshot "
+                                 f"folder, but the {name} index is {spec!r}")
+        return dense_index or DEFAULT_DENSE_INDEX, keyword_index or DEFAULT_KEYWORD_INDEX
     if is_milvus_spec(backend):
-        if dense_index is not None and dense_index != backend:
-            raise BuildError(f"index backend {backend!r} holds the dense vectors too: leave the dense index "
-                             f"unset (it is {dense_index!r})")
+        for name, spec in (("dense", dense_index), ("keyword", keyword_index)):
+            if spec is not None and spec != backend:
+                raise BuildError(f"index backend {backend!r} holds the {name} index too: leave the {name} index "
+                                 f"unset (it is {spec!r})")
         try:
             dense_backend(backend), keyword_backend(backend)
         except (DenseIndexError, KeywordIndexError) as exc:

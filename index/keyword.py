@@ -1,7 +1,9 @@
 """Keyword (BM25) indexes behind one interface, chosen by a config string (like `embedders.py`).
 
 "bm25s" (default): bm25s (its "lucene" BM25, `Bm25Settings`), stored as the folder `keyword/` in the snapshot
-folder.
+folder. "bm25s?scores=float16" stores each (token, row) score in half precision: the matrix's scores take half
+the disk and the page cache (a 1M-paragraph index maps ~110M of them), each is rounded to about three
+significant digits, and a query's sum is still taken in float32.
 "milvus://host:19530": the `sparse` field of the snapshot's Milvus collection (index/milvus.py). Each row is
 stored as its BM25 weights, w(t) = idf(t) * tf / (tf + k1 * (1 - b + b * dl / avgdl)) with bm25s's own
 idf(t) = ln(1 + (N - df + 0.5) / (df + 0.5)) (bm25s's "lucene" method has no (k1 + 1) factor), and a query
@@ -84,6 +86,10 @@ class KeywordIndex(ABC):
         """An empty index of `spec` (the factory calls this; a parametrised backend reads `spec`)."""
         return cls()
 
+    @classmethod
+    def check(cls, spec: str) -> None:
+        """KeywordIndexError if `spec`'s parameters are not this backend's (the factory calls this)."""
+
     def commit(self, folder: Path, snapshot_name: str, fields: RowFields) -> None:
         """As `DenseIndex.commit`: once the snapshot folder holds every backend's files (engine backends)."""
 
@@ -100,9 +106,35 @@ class Bm25sIndex(KeywordIndex):
     spec = "bm25s"
     FOLDER = "keyword"
     EMPTY = EMPTY_TOKEN
+    SCORE_DTYPES = ("float32", "float16")  # how the matrix's scores are stored: `?scores=`
 
-    def __init__(self, model: bm25s.BM25 | None = None, settings: Bm25Settings = BM25_SETTINGS) -> None:
+    def __init__(self, model: bm25s.BM25 | None = None, settings: Bm25Settings = BM25_SETTINGS,
+                 spec: str | None = None) -> None:
+        # scores are computed and summed in float32 (bm25s's dtype); only storage follows the spec
         self._model = model if model is not None else bm25s.BM25(k1=settings.k1, b=settings.b, method="lucene")
+        if spec is not None:
+            self.spec = spec
+        self._stored_dtype = self.stored_dtype(self.spec)
+
+    @classmethod
+    def create(cls, spec: str) -> "Bm25sIndex":
+        return cls(spec=spec)
+
+    @classmethod
+    def check(cls, spec: str) -> None:
+        cls.stored_dtype(spec)
+
+    @classmethod
+    def stored_dtype(cls, spec: str) -> str:
+        """`bm25s?scores=float16` -> "float16"; KeywordIndexError for any other parameter or value."""
+        dtype = cls.SCORE_DTYPES[0]
+        for item in filter(None, spec.partition("?")[2].split("&")):
+            name, _, value = item.partition("=")
+            if name != "scores" or value not in cls.SCORE_DTYPES:
+                raise KeywordIndexError(f"{spec!r}: {item!r} is not a bm25s parameter; use "
+                                        f"scores={' or scores='.join(cls.SCORE_DTYPES)}")
+            dtype = value
+        return dtype
 
     @property
     def size(self) -> int:
@@ -118,12 +150,15 @@ class Bm25sIndex(KeywordIndex):
         return _masked(np.asarray(self._model.get_scores(list(tokens))), scope)
 
     def save(self, folder: Path) -> None:
+        scores = self._model.scores
+        if scores["data"].dtype != self._stored_dtype:
+            scores["data"] = scores["data"].astype(self._stored_dtype)  # as the loaded index will score
         self._model.save(str(Path(folder) / self.FOLDER))
 
     @classmethod
     def open(cls, spec: str, folder: Path, settings: Bm25Settings = BM25_SETTINGS) -> "Bm25sIndex":
         model = bm25s.BM25.load(str(Path(folder) / cls.FOLDER), mmap=settings.mmap, show_progress=False)
-        return cls(model, settings)
+        return cls(model, settings, spec)
 
 
 class KeywordRows(KeywordIndex):
@@ -267,8 +302,10 @@ _PREFIXES: dict[str, type[KeywordIndex]] = {prefix: MilvusKeywordIndex for prefi
 
 def keyword_backend(spec: str) -> type[KeywordIndex]:
     """The class `spec` names; an unknown spec raises KeywordIndexError naming the known ones."""
-    if spec in _BACKENDS:
-        return _BACKENDS[spec]
+    name = spec.partition("?")[0]
+    if name in _BACKENDS:
+        _BACKENDS[name].check(spec)
+        return _BACKENDS[name]
     for prefix, backend in _PREFIXES.items():
         if spec.startswith(prefix):
             try:
@@ -276,7 +313,7 @@ def keyword_backend(spec: str) -> type[KeywordIndex]:
             except milvus.MilvusError as exc:
                 raise KeywordIndexError(str(exc)) from None
             return backend
-    known = [*map(repr, _BACKENDS), f"'{milvus.MILVUS_PREFIX}host:port'"]
+    known = [*map(repr, _BACKENDS), "'bm25s?scores=float16'", f"'{milvus.MILVUS_PREFIX}host:port'"]
     raise KeywordIndexError(f"unknown keyword index {spec!r}: use one of {', '.join(known)}")
 
 

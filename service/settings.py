@@ -151,15 +151,19 @@ class Settings(BaseSettings):
     # Milvus engine, "milvus://host:19530" (index/milvus.py; token in NOTESQA_MILVUS_TOKEN); unset, a build
     # keeps its folder's current backends (embedded for a new folder)
     index_backend: str | None = None
+    # the keyword index builds use: "bm25s", or "bm25s?scores=float16" (half the BM25 matrix's scores, which
+    # a large index maps; index/keyword.py); unset, a build keeps its folder's current one
+    keyword_index: str | None = None
     workers: int = Field(default=1, ge=1, le=64)  # `serve` processes sharing the port and the index folder
 
-    @field_validator("dense_index", "index_backend")
+    @field_validator("dense_index", "index_backend", "keyword_index")
     @classmethod
     def known_index_spec(cls, spec: str | None, info: ValidationInfo) -> str | None:
         """A spec a build would refuse is refused at start-up instead."""
         if spec is None or not spec.strip():
             return None
-        check = dense_backend if info.field_name == "dense_index" else index_backend_specs
+        check = {"dense_index": dense_backend, "index_backend": index_backend_specs,
+                 "keyword_index": lambda keyword: index_backend_specs(None, None, keyword)}[info.field_name]
         try:
             check(spec.strip())
         except (DenseIndexError, BuildError) as exc:
@@ -169,5 +173,5 @@ class Settings(BaseSettings):
     @property
     def index_specs(self) -> tuple[str | None, str | None]:
         """(dense spec, keyword spec) a build uses (`index.builder.index_backend_specs`); BuildError when
-        NOTESQA_INDEX_BACKEND and NOTESQA_DENSE_INDEX disagree."""
-        return index_backend_specs(self.index_backend, self.dense_index)
+        NOTESQA_INDEX_BACKEND disagrees with NOTESQA_DENSE_INDEX or NOTESQA_KEYWORD_INDEX."""
+        return index_backend_specs(self.index_backend, self.dense_index, self.keyword_index)

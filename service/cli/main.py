@@ -56,10 +56,14 @@ def index_build(corpus: CorpusOption = None, index: IndexOption = None, embedder
                 index_backend: Annotated[str | None, typer.Option(
                     "--index-backend", help="'embedded' (FAISS + bm25s in the index folder) or "
                     "'milvus://host:19530' (both indexes in a Milvus collection per snapshot) [env "
-                    "NOTESQA_INDEX_BACKEND; default: the folder's current ones, else embedded].")] = None) -> None:
+                    "NOTESQA_INDEX_BACKEND; default: the folder's current ones, else embedded].")] = None,
+                keyword_index: Annotated[str | None, typer.Option(
+                    "--keyword-index", help="'bm25s', or 'bm25s?scores=float16' (the BM25 matrix's scores in "
+                    "half precision: half their memory on a large index) [env NOTESQA_KEYWORD_INDEX; default: "
+                    "the folder's current one, else bm25s].")] = None) -> None:
     """Index a corpus; files that cannot be read are skipped and reported."""
     settings = make_settings(corpus_path=corpus, index_dir=index, embedder=embedder, dense_index=dense_index,
-                             index_backend=index_backend)
+                             index_backend=index_backend, keyword_index=keyword_index)
     report = run_build(settings)
     if json_output:
         print_json(report.to_dict())
@@ -112,7 +116,7 @@ def serve(index: IndexOption = None,
 
 # what a worker process must see as its parent saw it: it reads its settings from the environment
 WORKER_SETTINGS = ("index_dir", "corpus_path", "embedder", "host", "port", "data_dir", "auth_required", "workers",
-                   "dense_index", "index_backend")
+                   "dense_index", "index_backend", "keyword_index")
 
 
 def serve_workers(settings: Settings) -> None:

@@ -64,8 +64,13 @@ def test_the_readme_section_is_rendered_from_the_figures(tmp_path):
          "results": [_figures(10_000, 31.5), _figures(1_000_000, 47.25)]}), encoding="utf-8")
     readme = tmp_path / "README.md"
     readme.write_text(f"before\n{README_START}\nold figures\n{README_END}\nafter\n", encoding="utf-8")
-    update_readme([figures, figures], readme)
+    half = tmp_path / "scale-half.json"
+    half.write_text(json.dumps({**json.loads(figures.read_text(encoding="utf-8")),
+                                "keyword_index": "bm25s?scores=float16"}), encoding="utf-8")
+    update_readme([figures, half], readme)
     text = readme.read_text(encoding="utf-8")
+    assert "--dense-index 'faiss:HNSW32,Flat'` (" in text  # the default keyword index is not named
+    assert "--dense-index 'faiss:HNSW32,Flat' --keyword-index 'bm25s?scores=float16'` (" in text
     assert text.startswith("before\n") and text.endswith("\nafter\n") and "old figures" not in text
     assert "| figure | 10,000 | 1,000,000 | target at 1M |" in text
     assert "| `/v1/search` p50 / p95 over HTTP | 20.0 / 31.5 ms | 20.0 / 47.25 ms | p95 ≤ 50 ms |" in text

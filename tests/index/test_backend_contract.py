@@ -31,14 +31,20 @@ RECALL = {"faiss-flat": 1.0, "faiss:HNSW32,Flat": 0.97, MILVUS: 0.97}
 BACKENDS = [pytest.param("faiss-flat", marks=pytest.mark.unit),
             pytest.param("faiss:HNSW32,Flat", marks=pytest.mark.unit),
             pytest.param(MILVUS, marks=pytest.mark.integration)]
+HALF_BM25 = "bm25s?scores=float16"  # exact dense, bm25s's scores stored in half precision
 KEYWORD_BACKENDS = [pytest.param("faiss-flat", id="bm25s", marks=pytest.mark.unit),
+                    pytest.param(HALF_BM25, marks=pytest.mark.unit),
                     pytest.param(MILVUS, marks=pytest.mark.integration)]
+# backend -> relative error its keyword scores may have against bm25s in float32
+KEYWORD_RTOL = {"faiss-flat": 1e-4, HALF_BM25: 1e-3, MILVUS: 1e-4}
 
 
 def _specs(backend: str, request: pytest.FixtureRequest) -> tuple[str, str]:
     if backend == MILVUS:
         spec = request.getfixturevalue("milvus_server")  # started only when a Milvus case runs
         return spec, spec
+    if backend == HALF_BM25:
+        return REFERENCE, HALF_BM25
     return backend, "bm25s"
 
 
@@ -107,7 +113,7 @@ def test_the_keyword_side_scores_as_bm25s(backend: str, built) -> None:
         expected, got = reference.keyword.scores(tokens), snapshot.keyword.scores(tokens)
         assert got.shape == expected.shape
         best = [r for r in _top(expected, 50) if expected[r] > 0]
-        np.testing.assert_allclose(got[best], expected[best], rtol=1e-4)
+        np.testing.assert_allclose(got[best], expected[best], rtol=KEYWORD_RTOL[backend])
         assert set(_top(got, 10)) == set(_top(expected, 10))
 
 
@@ -157,7 +163,7 @@ def test_a_document_scope_is_enforced(backend: str, built, queries) -> None:
             assert not np.any(np.delete(got, rows))
             expected = reference.keyword.scores(tokens)
             best = [r for r in rows if expected[r] > 0]
-            np.testing.assert_allclose(got[best], expected[best], rtol=1e-4)
+            np.testing.assert_allclose(got[best], expected[best], rtol=KEYWORD_RTOL.get(backend, 1e-4))
             hits = searcher.search(question, top_k=5, doc_ids=[doc])
             assert hits and {h.paragraph.doc_id for h in hits} == {doc}
             assert hits[0].paragraph.paragraph_id == exact.search(question, top_k=5, doc_ids=[doc])[0].paragraph.paragraph_id
@@ -209,7 +215,8 @@ def test_row_scores_are_exact_beyond_the_engines_depth(backend: str, built) -> N
         expected = reference.keyword.scores(tokens)
         lowest = [r for r in np.argsort(-expected, kind="stable") if expected[r] > 0][-20:]
         rows = [*lowest, int(np.argmin(expected))]
-        np.testing.assert_allclose(snapshot.keyword.row_scores(tokens, rows), expected[rows], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(snapshot.keyword.row_scores(tokens, rows), expected[rows],
+                                   rtol=KEYWORD_RTOL[backend], atol=1e-6)
 
 
 @pytest.mark.integration

@@ -60,6 +60,34 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     assert np.array_equal(loaded.scores(["公约", "追回"]), index.scores(["公约", "追回"]))
 
 
+def test_half_precision_scores_are_stored_halved_and_summed_in_float32(tmp_path: Path) -> None:
+    exact = _built()
+    half = create_keyword_index("bm25s?scores=float16")
+    half.build(ROWS)
+    half.save(tmp_path)
+    stored = np.load(tmp_path / "keyword" / "data.csc.index.npy")
+    assert stored.dtype == np.float16
+    loaded = load_keyword_index("bm25s?scores=float16", tmp_path)
+    assert loaded.spec == "bm25s?scores=float16"
+    for query in (["工作组", "会议"], ["公约", "追回", "会议"], ["会议", "会议"]):
+        scores = loaded.scores(query)
+        assert scores.dtype == np.float32  # each stored score rounded, their sum not
+        assert np.allclose(scores, exact.scores(query), rtol=1e-3, atol=0)
+        assert np.array_equal(np.argsort(-scores, kind="stable"), np.argsort(-exact.scores(query), kind="stable"))
+        summed = np.zeros(len(ROWS), dtype=np.float32)  # each token's rounded score, summed in float32
+        for token in query:
+            summed += exact.scores([token]).astype(np.float16).astype(np.float32)
+        assert np.array_equal(scores, summed)
+
+
+def test_a_bm25s_spec_takes_only_its_score_storage() -> None:
+    assert Bm25sIndex.stored_dtype("bm25s") == "float32"
+    assert Bm25sIndex.stored_dtype("bm25s?scores=float32") == "float32"
+    for spec in ("bm25s?scores=int8", "bm25s?k1=2", "bm25s?scores"):
+        with pytest.raises(KeywordIndexError, match="is not a bm25s parameter"):
+            create_keyword_index(spec)
+
+
 def test_a_row_view_renumbers_and_keeps_the_whole_index_statistics(tmp_path: Path) -> None:
     index = _built()
     view = index.restricted_to(np.array([3, 1]))

@@ -59,6 +59,22 @@ def test_one_setting_selects_both_sides() -> None:
         Settings(index_backend="qdrant://h:6333")
 
 
+@pytest.mark.unit
+def test_the_keyword_index_is_a_setting_of_its_own_within_the_embedded_backend() -> None:
+    from service.settings import Settings
+
+    half = "bm25s?scores=float16"
+    assert index_backend_specs(None, None, half) == (None, half)
+    assert index_backend_specs("embedded", None, half) == ("faiss-flat", half)
+    assert Settings(keyword_index=half, dense_index="faiss:IVF4096,SQ8").index_specs == ("faiss:IVF4096,SQ8", half)
+    with pytest.raises(BuildError, match="leave the keyword index unset"):
+        index_backend_specs("milvus://h:19530", None, half)
+    with pytest.raises(BuildError, match="keeps the keyword index in the snapshot folder"):
+        index_backend_specs("embedded", None, "milvus://h:19530")
+    with pytest.raises(ValueError, match="'scores=int8' is not a bm25s parameter"):
+        Settings(keyword_index="bm25s?scores=int8")
+
+
 @pytest.mark.integration
 def test_index_build_takes_the_backend_from_the_option_or_the_environment(milvus_server: str, tiny_corpus: Path,
                                                                            tmp_path: Path, monkeypatch) -> None:

@@ -93,6 +93,25 @@ def test_index_build_fails_clearly_when_nothing_is_readable(tmp_path: Path) -> N
     assert "Traceback" not in result.stderr
 
 
+def test_index_build_stores_half_precision_bm25_scores_when_asked_and_keeps_them(mixed_corpus: Path,
+                                                                                  tmp_path: Path) -> None:
+    import numpy as np
+
+    index = tmp_path / "index"
+    refused = notesqa("index", "build", "--corpus", mixed_corpus, "--index", index, "--keyword-index", "bm25s?x=1")
+    assert refused.returncode != 0 and "is not a bm25s parameter" in refused.stderr + refused.stdout
+    assert "Traceback" not in refused.stderr
+    for options in (["--keyword-index", "bm25s?scores=float16"], []):  # a rebuild naming none keeps the folder's
+        assert notesqa("index", "build", "--corpus", mixed_corpus, "--index", index, *options).returncode == 0
+        snapshot = index / "snapshots" / (index / "CURRENT").read_text(encoding="utf-8").strip()
+        manifest = json.loads((snapshot / "manifest.json").read_text(encoding="utf-8"))
+        assert manifest["keyword"]["spec"] == "bm25s?scores=float16"
+        assert np.load(snapshot / "keyword" / "data.csc.index.npy").dtype == np.float16
+    found = notesqa("search", "三峡大坝在哪里", "--index", index, "--json")
+    assert found.returncode == 0, found.stderr
+    assert "宜昌" in found.stdout
+
+
 def test_index_build_fails_clearly_on_a_missing_corpus(tmp_path: Path) -> None:
     result = notesqa("index", "build", "--corpus", tmp_path / "absent", "--index", tmp_path / "index")
     assert result.returncode == 1
