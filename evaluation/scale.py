@@ -1,6 +1,7 @@
 """Scale benchmark: a synthetic index of N paragraphs, built, loaded and served on loopback.
 
-    python -m evaluation.scale --paragraphs 10000 100000 [--dense-index faiss:HNSW32,Flat] [--out scale.json]
+    python -m evaluation.scale --paragraphs 10000 100000 [--dense-index faiss:HNSW32,Flat]
+        [--keyword-index 'bm25s?scores=float16'] [--out scale.json]
 
 Paragraphs are real sentences of the sample corpus (corpus/) and of the CMRC 2018 passages
 (../shared/datasets/) recombined at random (seeded), grouped into synthetic documents. Vectors: the
