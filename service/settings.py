@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from index.builder import BuildError, index_backend_specs
 from index.dense import DenseIndexError, dense_backend
 from index.embedders import DEFAULT_EMBEDDER, EmbedderError, check_embedder_spec
+from index.keyword import KeywordIndexError, keyword_backend
 from retrieval.answer.arbiter import DEFAULT_ARBITER, ArbiterError, load_arbiter
 from retrieval.answer.model import DEFAULT_MODEL
 from retrieval.answer.span_reader import DEFAULT_READER
@@ -163,10 +164,10 @@ class Settings(BaseSettings):
         if spec is None or not spec.strip():
             return None
         check = {"dense_index": dense_backend, "index_backend": index_backend_specs,
-                 "keyword_index": lambda keyword: index_backend_specs(None, None, keyword)}[info.field_name]
+                 "keyword_index": keyword_backend}[info.field_name]
         try:
             check(spec.strip())
-        except (DenseIndexError, BuildError) as exc:
+        except (DenseIndexError, KeywordIndexError, BuildError) as exc:
             raise ValueError(str(exc)) from None
         return spec.strip()
 
