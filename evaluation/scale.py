@@ -53,7 +53,7 @@ from rich.table import Table
 from evaluation.datasets import load_dataset
 from evaluation.scoring import percentile
 from index.builder import indexed_text
-from index.dense import faiss  # there, after OMP_WAIT_POLICY is set for FAISS's OpenMP
+from index.dense import faiss  # there, after index.openmp has set how FAISS's OpenMP threads wait
 from index.embedders import DEFAULT_EMBEDDER, create_embedder
 from index.keyword import DEFAULT_KEYWORD_INDEX
 from index.loading import load_sources

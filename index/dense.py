@@ -16,7 +16,6 @@ Engine backends plug in here too: a subclass and an entry in `_BACKENDS` (or `_P
 from __future__ import annotations
 
 import logging
-import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -28,10 +27,9 @@ import numpy as np
 from index import milvus
 from index.models import RowFields, Scope
 
-# OpenMP threads that spin while idle make FAISS training and search ~10x slower as soon as another process
-# wants the CPU (measured on 2 shared cores); read by libgomp when faiss loads, so set before the import.
-# An operator's own setting still wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from index.openmp import configure_openmp
+
+configure_openmp()  # read by FAISS's libgomp as it loads: before the import
 import faiss  # noqa: E402
 
 DEFAULT_DENSE_INDEX = "faiss-flat"

