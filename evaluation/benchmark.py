@@ -28,7 +28,7 @@ from evaluation.datasets import load_dataset
 from evaluation.scoring import percentile
 from index.builder import build_index, indexed_text
 from index.embedders import BATCH_SIZE, DEFAULT_EMBEDDER, create_embedder
-from index.openmp import WAIT_VARIABLES
+from index.openmp import wait_settings
 from index.snapshot import load_snapshot
 from service.local_server import LocalServer
 from service.settings import PROJECT_ROOT, SAMPLE_CORPUS
@@ -108,9 +108,8 @@ def measure_server(index_dir: Path, corpus: Path, embedder_spec: str, questions:
 
 def describe_run(index_dir: Path) -> dict:
     """What the figures were measured on: date, cores, and how OpenMP threads waited (index/openmp.py)."""
-    waits = {name: os.environ[name] for name in WAIT_VARIABLES if name in os.environ}
     return {"date": datetime.date.today().isoformat(), "cpus": os.cpu_count(), "index": str(index_dir),
-            "openmp": ", ".join(f"{k}={v}" for k, v in waits.items()) or "libgomp defaults"}
+            "openmp": wait_settings()}
 
 
 README_START = "<!-- bench:start -->"

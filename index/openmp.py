@@ -27,3 +27,9 @@ def configure_openmp(settings: OpenMPSettings = OpenMPSettings()) -> None:
     """Set libgomp's spin count unless the operator set a wait policy or spin count of their own."""
     if not any(name in os.environ for name in WAIT_VARIABLES):
         os.environ["GOMP_SPINCOUNT"] = str(settings.spin_count)
+
+
+def wait_settings() -> str:
+    """The wait settings this process's OpenMP runtimes read, as benchmarks report them."""
+    waits = [f"{name}={os.environ[name]}" for name in WAIT_VARIABLES if name in os.environ]
+    return ", ".join(waits) or "libgomp defaults"

@@ -66,10 +66,12 @@ def test_the_readme_section_is_rendered_from_the_figures(tmp_path):
     readme.write_text(f"before\n{README_START}\nold figures\n{README_END}\nafter\n", encoding="utf-8")
     half = tmp_path / "scale-half.json"
     half.write_text(json.dumps({**json.loads(figures.read_text(encoding="utf-8")),
-                                "keyword_index": "bm25s?scores=float16"}), encoding="utf-8")
+                                "keyword_index": "bm25s?scores=float16", "openmp": "GOMP_SPINCOUNT=300"}),
+                    encoding="utf-8")
     update_readme([figures, half], readme)
     text = readme.read_text(encoding="utf-8")
     assert "--dense-index 'faiss:HNSW32,Flat'` (" in text  # the default keyword index is not named
+    assert text.count(", OpenMP waits: GOMP_SPINCOUNT=300.") == 1  # only the run that recorded them says
     assert "--dense-index 'faiss:HNSW32,Flat' --keyword-index 'bm25s?scores=float16'` (" in text
     assert text.startswith("before\n") and text.endswith("\nafter\n") and "old figures" not in text
     assert "| figure | 10,000 | 1,000,000 | target at 1M |" in text

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from index.openmp import WAIT_VARIABLES, OpenMPSettings, configure_openmp
+from index.openmp import WAIT_VARIABLES, OpenMPSettings, configure_openmp, wait_settings
 
 pytestmark = pytest.mark.unit
 
@@ -38,3 +38,11 @@ def test_importing_the_dense_index_sets_the_spin_count_and_loads_faiss():
              "print(os.environ.get('GOMP_SPINCOUNT'), 'faiss' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == [str(OpenMPSettings().spin_count), "True"]
+
+
+def test_the_wait_settings_are_reported_as_the_runtimes_read_them(clean_environment, monkeypatch):
+    assert wait_settings() == "libgomp defaults"
+    configure_openmp(OpenMPSettings(spin_count=123))
+    assert wait_settings() == "GOMP_SPINCOUNT=123"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    assert wait_settings() == "OMP_WAIT_POLICY=PASSIVE, GOMP_SPINCOUNT=123"
