@@ -96,6 +96,19 @@ def test_search_parameters_are_applied_from_the_settings_and_the_spec(real) -> N
     assert (ivf.nlist, ivf.nprobe) == (8, 3)
 
 
+def test_an_ivf_search_splits_its_lists_among_the_threads_and_finds_the_same_rows(real, tmp_path: Path) -> None:
+    import faiss
+    vectors, queries = real
+    built = _built("faiss:IVF8,SQ8?nprobe=8", vectors)
+    built.save(tmp_path)
+    loaded = load_dense_index("faiss:IVF8,SQ8?nprobe=8", tmp_path)  # memory-mapped: set again on load
+    ivf = faiss.extract_index_ivf(loaded.faiss_index)
+    assert ivf.parallel_mode == loaded.settings.ivf_parallel_mode == 1
+    split = [loaded.search(q[None], 10)[1] for q in queries]  # one question at a time, as served
+    ivf.parallel_mode = 0
+    assert np.array_equal(np.vstack(split), np.vstack([loaded.search(q[None], 10)[1] for q in queries]))
+
+
 def test_too_few_rows_to_train_are_stored_exact(real, tmp_path: Path) -> None:
     vectors, queries = real
     index = _built("faiss:IVF1024,PQ48", vectors)  # 1024 lists need ~40k rows; the sample has ~390
