@@ -66,6 +66,11 @@ class ParagraphStore(ABC, Sequence[Paragraph]):
         """Positions of `doc_id`'s paragraphs in document order (empty for an unknown id)."""
 
     @abstractmethod
+    def compact_texts_of_documents(self, doc_ids: Sequence[str]) -> dict[str, list[tuple[int, str]]]:
+        """doc_id -> (position, `compact(text)`) of each of its paragraphs in document order, for every id
+        asked (empty for an unknown id), in one read of the store."""
+
+    @abstractmethod
     def find(self, doc_id: str, paragraph_id: str) -> Paragraph | None:
         """The paragraph `paragraph_id` of `doc_id`, or None."""
 
@@ -119,6 +124,9 @@ class MemoryParagraphStore(ParagraphStore):
 
     def positions_of_document(self, doc_id: str) -> np.ndarray:
         return np.asarray(self._by_document.get(doc_id, []), dtype=np.int64)
+
+    def compact_texts_of_documents(self, doc_ids: Sequence[str]) -> dict[str, list[tuple[int, str]]]:
+        return {d: [(i, compact(self._paragraphs[i].text)) for i in self._by_document.get(d, [])] for d in doc_ids}
 
     def find(self, doc_id: str, paragraph_id: str) -> Paragraph | None:
         position = self._by_id.get((doc_id, paragraph_id))
@@ -191,6 +199,17 @@ class SqliteParagraphStore(ParagraphStore):
         rows = self._connection.execute("SELECT position FROM paragraphs WHERE doc_id = ? ORDER BY position",
                                         (doc_id,))
         return np.fromiter((position for (position,) in rows), dtype=np.int64)
+
+    def compact_texts_of_documents(self, doc_ids: Sequence[str]) -> dict[str, list[tuple[int, str]]]:
+        wanted = list(dict.fromkeys(doc_ids))
+        found: dict[str, list[tuple[int, str]]] = {d: [] for d in wanted}
+        for start in range(0, len(wanted), self.settings.read_chunk):
+            chunk = wanted[start:start + self.settings.read_chunk]
+            rows = self._connection.execute(f"SELECT doc_id, position, compact FROM paragraphs WHERE doc_id IN "
+                                            f"({','.join('?' * len(chunk))}) ORDER BY doc_id, position", chunk)
+            for doc_id, position, text in rows:
+                found[doc_id].append((position, text))
+        return found
 
     def find(self, doc_id: str, paragraph_id: str) -> Paragraph | None:
         rows = self._connection.execute("SELECT record FROM paragraphs WHERE paragraph_id = ? AND doc_id = ?",

@@ -102,7 +102,7 @@ class NotesQA:
         self.searcher = HybridSearcher(snapshot, embedder, search_settings)
         self.ask_settings = ask_settings or AskSettings()
         self.stats = CorpusStats(snapshot.keyword_df, max(len(snapshot.searchable), 1), self.titles(),
-                                 self._searchable_document_texts, self.ask_settings.cached_documents)
+                                 self.searcher.searchable_document_texts, self.ask_settings.cached_documents)
         self.reader = AnswerReader(self.stats, load_model(model_path) if model_path else None, reader_settings)
         self.span_reader: SpanReader | None = None
         self.arbiter: Arbiter | None = None
@@ -249,10 +249,6 @@ class NotesQA:
         """The paragraphs search can find, in the order of the dense and keyword indexes' rows (all of them
         read from the store: for evaluation, not for serving)."""
         return self.snapshot.paragraphs.many(int(i) for i in self.snapshot.searchable)
-
-    def _searchable_document_texts(self, doc_id: str) -> list[str]:
-        """`compact` texts of `doc_id`'s paragraphs that search can find, in document order."""
-        return self.searcher.row_texts(self.searcher.rows_of_document(doc_id))
 
     def document_paragraphs(self, doc_id: str) -> list[Paragraph]:
         if doc_id not in self.snapshot.documents:

@@ -84,7 +84,10 @@ def _trigrams(text: str) -> frozenset[str]:
 def _near_duplicate(grams: frozenset[str], other: frozenset[str], threshold: float) -> bool:
     """Trigram Jaccard at or above `threshold`; sets whose sizes differ more than that cannot reach it."""
     small, large = sorted((len(grams), len(other)))
-    return small >= threshold * large and len(grams & other) / max(len(grams | other), 1) >= threshold
+    if small < threshold * large:
+        return False
+    shared = len(grams & other)
+    return shared / max(len(grams) + len(other) - shared, 1) >= threshold  # the union's size, not the union
 
 
 class HybridSearcher:
@@ -122,6 +125,13 @@ class HybridSearcher:
     def row_texts(self, rows: Sequence[int]) -> list[str]:
         """`compact` texts of searchable `rows`, in that order (stored at build time)."""
         return self.snapshot.paragraphs.compact_texts(self._positions(rows))
+
+    def searchable_document_texts(self, doc_ids: Sequence[str]) -> dict[str, list[str]]:
+        """doc_id -> `compact` texts of its paragraphs that search can find, in document order (one read of
+        the store for all of them: a question's hits come from some twenty documents)."""
+        found = self.snapshot.paragraphs.compact_texts_of_documents(doc_ids)
+        return {d: [text for position, text in rows if self._row_of_position[position] >= 0]
+                for d, rows in found.items()}
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embedder.encode_query([text[:self.settings.query_embed_max_chars]])[0]

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
+from cachetools import LRUCache
 
 from index.normalization import compact
 from index.tokenization import named_entities
@@ -74,16 +75,34 @@ class CorpusStats:
     keyword_df: Mapping[str, int]
     n_paragraphs: int
     titles: dict[str, str]
-    # doc_id -> the compact texts of its searchable paragraphs (the snapshot's store, read on demand)
-    document_texts: Callable[[str], Sequence[str]]
+    # doc_ids -> the compact texts of each one's searchable paragraphs (the snapshot's store, one read)
+    document_texts: Callable[[Sequence[str]], Mapping[str, Sequence[str]]]
     cached_documents: int  # documents whose joined text is kept between questions (AskSettings)
 
     def __post_init__(self) -> None:
-        self.document_text = lru_cache(maxsize=self.cached_documents)(self._document_text)
+        self._texts: LRUCache[str, str] = LRUCache(maxsize=max(self.cached_documents, 1))
+        self._lock = threading.Lock()  # the service's threads share one cache
 
-    def _document_text(self, doc_id: str) -> str:
+    def read_documents(self, doc_ids: Iterable[str]) -> None:
+        """Read the texts of those of `doc_ids` not cached, all at once (a question's hits name ~20)."""
+        with self._lock:
+            missing = [d for d in dict.fromkeys(doc_ids) if d not in self._texts]
+        if not missing:
+            return
+        read = self.document_texts(missing)
+        with self._lock:
+            for doc_id in missing:
+                self._texts[doc_id] = "\x1f".join(read.get(doc_id, ()))
+
+    def document_text(self, doc_id: str) -> str:
         """`doc_id`'s searchable paragraphs, compact, joined by \x1f ("" for an unknown id)."""
-        return "\x1f".join(self.document_texts(doc_id))
+        with self._lock:
+            text = self._texts.get(doc_id)
+        if text is None:
+            text = "\x1f".join(self.document_texts([doc_id]).get(doc_id, ()))
+            with self._lock:
+                self._texts[doc_id] = text
+        return text
 
     def idf(self, term: str) -> float:
         return math.log(1 + self.n_paragraphs / (1 + self.keyword_df.get(term, 0)))
@@ -196,6 +215,8 @@ def paragraph_features(ctx: QuestionContext, hits: list[SearchHit]) -> np.ndarra
     top_keyword = max(h.keyword for h in hits) or 1e-6
     protected = [compact(t) for t in q.protected]
     ordinals = [t for t in q.specifics if t.startswith("第")]
+    if q.specifics or q.names:  # what `specifics_missing` and `names_missing` look for in each hit's document
+        ctx.stats.read_documents(h.paragraph.doc_id for h in hits)
     for i, hit in enumerate(hits):
         p = hit.paragraph
         target = compact(f"{p.context}\n{p.text}")

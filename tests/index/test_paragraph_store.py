@@ -12,8 +12,8 @@ import pytest
 
 from index.models import Paragraph
 from index.normalization import compact
-from index.paragraph_store import (STORE_FILE, MemoryParagraphStore, SqliteParagraphStore, open_store,
-                                   write_store)
+from index.paragraph_store import (STORE_FILE, MemoryParagraphStore, SqliteParagraphStore, StoreSettings,
+                                   open_store, write_store)
 
 unit = pytest.mark.unit
 
@@ -52,10 +52,22 @@ def test_sqlite_and_memory_stores_answer_alike(stores):
         assert store.document("c") == paragraphs[8:]
         assert store.find("report-b", "p2") == paragraphs[6] and store.find("report-b", "p9") is None
         assert store.document_of("p1") == "会议甲" and store.document_of("p9") is None
+        assert store.compact_texts_of_documents(["c", "nobody", "report-b", "c"]) == {
+            "c": [(i, compact(paragraphs[i].text)) for i in range(8, 12)], "nobody": [],
+            "report-b": [(i, compact(paragraphs[i].text)) for i in range(4, 8)]}
         with pytest.raises(IndexError):
             store.many([len(paragraphs)])
         with pytest.raises(TypeError):
             store[1:3]
+
+
+@unit
+def test_documents_past_one_reads_chunk_are_read_in_chunks(stores, tmp_path: Path):
+    paragraphs, _, _, _ = stores
+    chunked = SqliteParagraphStore(tmp_path / STORE_FILE, StoreSettings(read_chunk=2))
+    texts = chunked.compact_texts_of_documents(["c", "会议甲", "report-b"])
+    assert [len(texts[d]) for d in ("c", "会议甲", "report-b")] == [4, 4, 4]
+    assert texts["会议甲"][0] == (0, compact(paragraphs[0].text))
 
 
 @unit

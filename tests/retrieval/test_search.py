@@ -84,6 +84,15 @@ def test_near_duplicate_is_trigram_jaccard():
     assert not _near_duplicate(same, _trigrams(text[:len(text) // 2]), 0.9)  # half the text is no duplicate
 
 
+@unit
+@pytest.mark.parametrize("shared, extra, duplicate", [(9, 0, True), (8, 0, False), (9, 1, False), (0, 0, False)])
+def test_near_duplicate_counts_the_union_at_the_threshold(shared, extra, duplicate):
+    ten = frozenset(f"g{i:02d}" for i in range(10))
+    other = frozenset(sorted(ten)[:shared]) | frozenset(f"x{i}" for i in range(extra))
+    assert _near_duplicate(ten, other, 0.9) is duplicate  # 9 of 10 shared: Jaccard 0.9; 9 of 11: 0.82
+    assert _near_duplicate(frozenset(), frozenset(), 0.9) is False
+
+
 @slow
 def test_session_ordinal_picks_the_meeting_asked_about(qa):
     """Many paragraphs speak of expert meetings and dates; only one of the sixth meeting's date."""
@@ -113,3 +122,15 @@ def test_a_long_question_embeds_its_head_only(qa):
     assert np.allclose(qa.searcher.embed_query(question), head)
     assert not np.allclose(head, whole, atol=1e-4)  # the cap is what made them equal
     assert qa.search(question, top_k=3)
+
+
+@slow
+def test_a_documents_texts_are_its_searchable_paragraphs_in_order_read_at_once(qa):
+    doc_ids = list(qa.snapshot.documents)
+    texts = qa.searcher.searchable_document_texts([*doc_ids, "nobody"])
+    assert texts["nobody"] == []
+    for doc_id in doc_ids:
+        rows = qa.searcher.rows_of_document(doc_id)
+        assert texts[doc_id] == qa.searcher.row_texts(rows)  # what search finds of it, in document order
+    # the sample has headings, which search does not find: the filter is what made the texts above equal
+    assert any(len(qa.searcher.rows_of_document(d)) < len(qa.snapshot.paragraphs.document(d)) for d in doc_ids)
