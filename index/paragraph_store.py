@@ -183,13 +183,18 @@ class SqliteParagraphStore(ParagraphStore):
     def doc_ids(self, positions: Iterable[int]) -> list[str]:
         return self._column("doc_id", positions)
 
+    def _select_in(self, columns: str, key: str, values: list, order: str = "") -> Iterator[tuple]:
+        """The rows of `SELECT columns ... WHERE key IN values [ORDER BY order]`, `read_chunk` values a query
+        (SQLite's variable limit): `order` holds within each query's rows."""
+        for start in range(0, len(values), self.settings.read_chunk):
+            chunk = values[start:start + self.settings.read_chunk]
+            yield from self._connection.execute(
+                f"SELECT {columns} FROM paragraphs WHERE {key} IN ({','.join('?' * len(chunk))})"
+                + (f" ORDER BY {order}" if order else ""), chunk)
+
     def _column(self, column: str, positions: Iterable[int]) -> list:
         wanted = [int(p) for p in positions]
-        found: dict[int, object] = {}
-        for start in range(0, len(wanted), self.settings.read_chunk):
-            chunk = wanted[start:start + self.settings.read_chunk]
-            found.update(self._connection.execute(f"SELECT position, {column} FROM paragraphs WHERE position IN "
-                                                  f"({','.join('?' * len(chunk))})", chunk))
+        found: dict[int, object] = dict(self._select_in(f"position, {column}", "position", wanted))
         missing = [p for p in wanted if p not in found]
         if missing:
             raise IndexError(f"no paragraph at position {missing[0]}")
@@ -203,12 +208,10 @@ class SqliteParagraphStore(ParagraphStore):
     def compact_texts_of_documents(self, doc_ids: Sequence[str]) -> dict[str, list[tuple[int, str]]]:
         wanted = list(dict.fromkeys(doc_ids))
         found: dict[str, list[tuple[int, str]]] = {d: [] for d in wanted}
-        for start in range(0, len(wanted), self.settings.read_chunk):
-            chunk = wanted[start:start + self.settings.read_chunk]
-            rows = self._connection.execute(f"SELECT doc_id, position, compact FROM paragraphs WHERE doc_id IN "
-                                            f"({','.join('?' * len(chunk))}) ORDER BY doc_id, position", chunk)
-            for doc_id, position, text in rows:
-                found[doc_id].append((position, text))
+        # a document's rows all come from one query, so its order is the query's
+        for doc_id, position, text in self._select_in("doc_id, position, compact", "doc_id", wanted,
+                                                       "doc_id, position"):
+            found[doc_id].append((position, text))
         return found
 
     def find(self, doc_id: str, paragraph_id: str) -> Paragraph | None:

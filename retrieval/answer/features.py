@@ -87,22 +87,23 @@ class CorpusStats:
         """Read the texts of those of `doc_ids` not cached, all at once (a question's hits name ~20)."""
         with self._lock:
             missing = [d for d in dict.fromkeys(doc_ids) if d not in self._texts]
-        if not missing:
-            return
-        read = self.document_texts(missing)
-        with self._lock:
-            for doc_id in missing:
-                self._texts[doc_id] = "\x1f".join(read.get(doc_id, ()))
+        if missing:
+            self._read(missing)
 
     def document_text(self, doc_id: str) -> str:
         """`doc_id`'s searchable paragraphs, compact, joined by \x1f ("" for an unknown id)."""
         with self._lock:
             text = self._texts.get(doc_id)
-        if text is None:
-            text = "\x1f".join(self.document_texts([doc_id]).get(doc_id, ()))
-            with self._lock:
-                self._texts[doc_id] = text
-        return text
+        # read alone when it was never read, or another question's documents have pushed it out since
+        return self._read([doc_id])[doc_id] if text is None else text
+
+    def _read(self, doc_ids: list[str]) -> dict[str, str]:
+        """Read `doc_ids`' texts in one go, cache and return them."""
+        found = self.document_texts(doc_ids)
+        texts = {d: "\x1f".join(found.get(d, ())) for d in doc_ids}
+        with self._lock:
+            self._texts.update(texts)
+        return texts
 
     def idf(self, term: str) -> float:
         return math.log(1 + self.n_paragraphs / (1 + self.keyword_df.get(term, 0)))
