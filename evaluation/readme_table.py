@@ -338,19 +338,34 @@ def render(results_dir: str | Path = DEFAULT_RESULTS, model_path: Path = DEFAULT
     return "\n".join(lines)
 
 
+def replace_marked(text: str, start: str, end: str, section: str) -> str | None:
+    """`text` with its part from `start` to `end` (markers included) replaced by `section`, which carries
+    the markers itself; None when `text` has not both markers in that order."""
+    if start in text and end in text and text.index(start) < text.index(end):
+        before, rest = text.split(start, 1)
+        return before + section + rest.split(end, 1)[1]
+    return None
+
+
+def write_marked(readme: Path, start: str, end: str, lines: list[str]) -> None:
+    """Rewrite `readme`'s section between `start` and `end` (both in `lines`); ReadmeError without them."""
+    text = readme.read_text(encoding="utf-8")
+    new = replace_marked(text, start, end, "\n".join(lines))
+    if new is None:
+        raise ReadmeError(f"{readme}: no {start} ... {end} markers; put them where the section goes")
+    readme.write_text(new, encoding="utf-8")
+
+
 def update_readme(readme: str | Path = DEFAULT_README, results_dir: str | Path = DEFAULT_RESULTS, *,
                   check: bool = False, append: bool = False) -> bool:
     """Rewrite the marked section; -> True when the file changed (with check: would change)."""
     readme = Path(readme)
     text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
     section = render(results_dir)
-    if START in text and END in text and text.index(START) < text.index(END):
-        before, rest = text.split(START, 1)
-        after = rest.split(END, 1)[1]
-        new = before + section + after
-    elif append:
+    new = replace_marked(text, START, END, section)
+    if new is None and append:
         new = text.rstrip("\n") + ("\n\n" if text.strip() else "") + "## Evaluation results\n\n" + section + "\n"
-    else:
+    elif new is None:
         raise ReadmeError(f"{readme}: no {START} ... {END} markers; put them where the table goes "
                           "(or pass --append to add a section at the end)")
     if new == text:

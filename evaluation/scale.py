@@ -51,6 +51,7 @@ from rich.console import Console
 from rich.table import Table
 
 from evaluation.datasets import load_dataset
+from evaluation.readme_table import write_marked
 from evaluation.scoring import percentile
 from index.builder import indexed_text
 from index.dense import faiss  # there, after index.openmp has set how FAISS's OpenMP threads wait
@@ -573,9 +574,7 @@ def update_readme(figures: list[Path], readme: Path = PROJECT_ROOT / "README.md"
         output["source"] = str(path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path)
         lines += ["", *readme_table(output)]
     lines.append(README_END)
-    text = readme.read_text(encoding="utf-8")
-    start, end = text.index(README_START), text.index(README_END) + len(README_END)
-    readme.write_text(text[:start] + "\n".join(lines) + text[end:], encoding="utf-8")
+    write_marked(readme, README_START, README_END, lines)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,3 +41,15 @@ def test_the_run_names_the_openmp_waits_the_server_inherits(monkeypatch, tmp_pat
     assert describe_run(tmp_path)["openmp"] == "OMP_WAIT_POLICY=PASSIVE"
     monkeypatch.delenv("OMP_WAIT_POLICY")
     assert describe_run(tmp_path)["openmp"] == "libgomp defaults"
+
+
+def test_a_readme_without_the_markers_is_refused_naming_them(tmp_path):
+    from evaluation.readme_table import ReadmeError
+
+    figures = tmp_path / "benchmark.json"
+    figures.write_text(json.dumps(FIGURES), encoding="utf-8")
+    readme = tmp_path / "README.md"
+    readme.write_text("no markers here\n", encoding="utf-8")
+    with pytest.raises(ReadmeError, match="bench:start"):
+        update_readme(figures, readme)
+    assert readme.read_text(encoding="utf-8") == "no markers here\n"
