@@ -4,7 +4,7 @@ Input: the held-out answers `notesqa train answers` wrote (`var/train/out_of_fol
 model fitted without each question's fold answered, and its calibrated confidence), kept to the questions
 the shipped span reader never trained on: the sample dev sets and the articles of DRCD test and CMRC 2018
 trial its training held out. Each is read by the span reader as serving reads it (retrieval/answer/fact.py),
-as asked and with its evidence withheld.
+as asked, with its evidence withheld and with its subject swapped (evaluation/training.py).
 
 Two logistic regressions (scikit-learn), fitted with K group folds so every reported figure comes from a
 fit that did not see the question:
@@ -158,7 +158,8 @@ def cross_validate(examples: list[ArbiterExample], cfg: ArbiterTrainingSettings)
 def _figures(examples: list[ArbiterExample], right: np.ndarray, prob: np.ndarray, threshold: float,
              f1: np.ndarray, em: np.ndarray) -> dict:
     asked = np.array([e.asked for e in examples])
-    near = ~asked
+    swapped = np.array([e.record["variant"] == "swapped" for e in examples])
+    near = ~asked & ~swapped
     answered = prob >= threshold
     return {
         "questions": len({(e.record["set"], e.record["id"]) for e in examples}),
@@ -168,6 +169,7 @@ def _figures(examples: list[ArbiterExample], right: np.ndarray, prob: np.ndarray
         "false_abstention": round(float((~answered)[asked].mean()), 4) if asked.any() else None,
         "near_miss_abstention": round(float((~answered)[near & ~right].mean()), 4) if (near & ~right).any()
         else None,
+        "swapped_abstention": round(float((~answered)[swapped].mean()), 4) if swapped.any() else None,
         "ece": expected_calibration_error(prob.tolist(), right.astype(float).tolist()),
     }
 

@@ -184,6 +184,15 @@ def _training_report(path: Path) -> tuple[dict, dict]:
     return report, report.get("cross_validated", {})
 
 
+SWAPPED_NOTE = ("*Near misses*: the question asked without the paragraphs that answer it; *subject swapped*: the "
+                "question with the rarest name it gives replaced by a name the index never holds.")
+
+
+def _share(value: float | None) -> str:
+    """A share for a table cell; a report from before a figure existed has none."""
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def _cross_validated_section(model_path: Path) -> list[str]:
     report, sets = _training_report(model_path)
     if not sets:
@@ -194,15 +203,15 @@ def _cross_validated_section(model_path: Path) -> list[str]:
              "are part of the training data, so their rows in the tables below are in-sample; these are the "
              "figures that count for them.", "",
              "| training set | questions | recall@5 | answer accuracy | fact EM / F1 | exact span among candidates "
-             "| false abstention | near misses abstained | ECE |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| false abstention | near misses abstained | subject swapped, abstained | ECE |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, m in sets.items():
         lines.append(f"| {TRAINING_SET_LABELS.get(name, name)} | {m['questions']} | {m['recall@5']:.3f} | "
                      f"{m['answer_accuracy']:.3f} | {m['fact_em']:.3f} / {m['fact_f1']:.3f} | "
                      f"{m.get('exact_span_among_candidates', float('nan')):.3f} | {m['false_abstention']:.3f} | "
-                     f"{m['near_miss_abstention']:.3f} | {m['ece']:.3f} |")
+                     f"{m['near_miss_abstention']:.3f} | {_share(m.get('swapped_abstention'))} | {m['ece']:.3f} |")
     lines += ["", f"Abstention threshold {report.get('abstain_below')}, picked for a false-abstention rate of "
-                  f"{report.get('false_abstention_target')} on the held-out folds.", ""]
+                  f"{report.get('false_abstention_target')} on the held-out folds. {SWAPPED_NOTE}", ""]
     return lines
 
 
@@ -248,15 +257,16 @@ def _arbiter_section(arbiter_path: Path) -> list[str]:
              "part; its confidence and threshold). *Arbiter*: the same answers after the held-out arbiter chose "
              "the fact and gave the confidence.", "",
              "| training set | questions | answer accuracy | fact EM / F1 | false abstention "
-             "| near misses abstained | ECE | reader's fact taken |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| near misses abstained | subject swapped, abstained | ECE | reader's fact taken |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, both in sets.items():
         for label, key in (("alone", "answer_model_alone"), ("arbiter", "with_arbiter")):
             m = both[key]
             taken = m.get("reader_fact_taken")
             lines.append(f"| {TRAINING_SET_LABELS.get(name, name)}, {label} | {m['questions']} | "
                          f"{m['answer_accuracy']:.3f} | {m['fact_em']:.3f} / {m['fact_f1']:.3f} | "
-                         f"{m['false_abstention']:.3f} | {m['near_miss_abstention']:.3f} | {m['ece']:.3f} | "
+                         f"{m['false_abstention']:.3f} | {m['near_miss_abstention']:.3f} | "
+                         f"{_share(m.get('swapped_abstention'))} | {m['ece']:.3f} | "
                          f"{'—' if taken is None else f'{taken:.3f}'} |")
     lines += ["", f"Abstention threshold {report.get('abstain_below')}, picked for a false-abstention rate of "
                   f"{report.get('settings', {}).get('false_abstention_target')} on the held-out folds.", ""]

@@ -3,8 +3,12 @@
 Training data, and only these: DRCD test and CMRC 2018 trial (raw SQuAD-style JSON, marked TRAINING in
 their SOURCE.txt) and the project's own sample dev sets. CMRC 2018 dev is the external check and is never
 read here. Each training corpus is indexed whole, so the negatives are the paragraphs a real search finds.
-Near misses are made by withholding the paragraphs that hold a question's evidence: the right answer to
-those is an abstention.
+Near misses are made two ways, and the right answer to both is an abstention:
+  withheld: the question asked without the paragraphs that hold its evidence (the notes speak of the
+    subject, not of the fact);
+  swapped:  the question with its subject (the rarest name it gives that the index holds) replaced by a
+    name the index never holds, taken from another training question: a question about a person, place
+    or body the notes never name, asked of notes on others of its kind.
 
 Steps, each fitted with K group folds (questions on one passage stay in one fold), so every figure in
 the report comes from a model that did not see the question:
@@ -44,6 +48,8 @@ from service.cli.common import SummaryGroup
 from index.builder import build_index
 from retrieval.answer.features import ANSWER_FEATURES, PARAGRAPH_FEATURES, SPAN_FEATURES, answer_features, paragraph_features
 from retrieval.answer.model import DEFAULT_MODEL, AnswerModel
+from retrieval.answer.patterns import CJK_RUN
+from retrieval.answer.question import analyse_question
 from retrieval.answer.reader import Reading
 from retrieval.answer.render import render
 from retrieval.pipeline import NotesQA
@@ -73,13 +79,17 @@ class TrainingSettings:
 
 @dataclass
 class Example:
-    """One question asked once as it is and once with its evidence withheld."""
+    """One question asked as it is, with its evidence withheld and with its subject swapped."""
     set_name: str
     item: EvalItem
     group: str  # questions on one passage share a group: they stay in one fold
-    variants: dict[str, list[SearchHit]] = field(default_factory=dict)  # "asked" | "withheld" -> fused hits
+    variants: dict[str, list[SearchHit]] = field(default_factory=dict)  # "asked" | NEAR_MISSES -> fused hits
+    questions: dict[str, str] = field(default_factory=dict)  # a variant asked in other words than the item's
     paragraph_rows: dict[str, np.ndarray] = field(default_factory=dict)
     paragraph_labels: np.ndarray | None = None
+
+    def question(self, variant: str) -> str:
+        return self.questions.get(variant, self.item.question)
 
 
 def _lgb_params(cfg: TrainingSettings, objective: str) -> dict:
@@ -165,9 +175,12 @@ def training_sets(work: Path, shared: Path = SHARED,
 
 
 def collect(qa: NotesQA, name: str, items: list[EvalItem], cfg: TrainingSettings, cache: QueryVectorCache,
-            depth: int) -> list[Example]:
-    """The fused hits and paragraph features of every question, as asked and with its evidence withheld."""
+            depth: int, subjects: list[str] = ()) -> list[Example]:
+    """The fused hits and paragraph features of every question, as asked, with its evidence withheld and with
+    its subject swapped for one of `subjects` (subject_names)."""
     examples = []
+    rng = np.random.default_rng(cfg.seed)
+    df = dict(qa.stats.keyword_df)
     for item in tqdm(items, desc=f"searching {name}", unit="q", disable=None):
         question = qa.analyse(item.question)
         vector = cache.get(qa, item.question)
@@ -178,15 +191,38 @@ def collect(qa: NotesQA, name: str, items: list[EvalItem], cfg: TrainingSettings
             ex.variants["asked"] = hits[:depth]
             deeper = qa.fused_hits(question, cfg.fused_depth, query_vector=vector)
             ex.variants["withheld"] = [h for h in deeper if not _is_gold(item, h)][:depth]
+            swapped = swap_subject(item.question, question.names, df, subjects, rng)
+            if swapped is not None:
+                ex.questions["swapped"] = swapped
+                ex.variants["swapped"] = qa.fused_hits(qa.analyse(swapped), depth,
+                                                       query_vector=cache.get(qa, swapped))
         else:
             ex.variants["withheld"] = hits[:depth]  # an unanswerable question is a near miss as it is
-        ctx = qa.reader.context(question)
         for variant, variant_hits in ex.variants.items():
+            ctx = qa.reader.context(qa.analyse(ex.question(variant)))
             ex.paragraph_rows[variant] = paragraph_features(ctx, variant_hits)
         if "asked" in ex.variants:
             ex.paragraph_labels = np.array([_is_gold(item, h) for h in ex.variants["asked"]], dtype=np.float32)
         examples.append(ex)
     return examples
+
+
+def subject_names(questions: list[str], analyse) -> list[str]:
+    """The pool a swapped subject comes from: every Chinese name (person, place, organisation) of two or more
+    characters the training questions name, in a fixed order."""
+    return sorted({n for q in questions for n in analyse(q).names if len(n) >= 2 and CJK_RUN.fullmatch(n)})
+
+
+def swap_subject(question: str, names: tuple[str, ...], df: dict[str, int], pool: list[str],
+                 rng: np.random.Generator) -> str | None:
+    """`question` with its subject, the rarest name it gives that the index holds (`df`: document frequencies),
+    replaced by a name of `pool` the index never holds; None when it gives no such name as written."""
+    held = [n for n in names if df.get(n, 0) > 0 and n in question]
+    strangers = [n for n in pool if not df.get(n, 0) and n not in question]
+    if not held or not strangers:
+        return None
+    subject = min(held, key=lambda n: df[n])
+    return question.replace(subject, strangers[int(rng.integers(len(strangers)))], 1)
 
 
 def _folds(examples: list[Example], k: int) -> np.ndarray:
@@ -228,9 +264,8 @@ def train(qas: dict[str, NotesQA], examples: list[Example], cfg: TrainingSetting
     readings: list[dict[str, tuple]] = [{} for _ in examples]
     for i, ex in enumerate(tqdm(examples, desc="reading candidates", unit="q", disable=None)):
         qa = qas[ex.set_name]
-        question = qa.analyse(ex.item.question)
-        ctx = qa.reader.context(question)
         for variant, hits in ex.variants.items():
+            ctx = qa.reader.context(qa.analyse(ex.question(variant)))
             reranked, scores = qa.reader.rerank(ctx, hits, held_paragraph[i][variant])
             found = qa.reader.candidates(ctx, reranked, scores)
             labels = None
@@ -282,7 +317,9 @@ def train(qas: dict[str, NotesQA], examples: list[Example], cfg: TrainingSetting
             reading = Reading(reranked, scores, found, best, span_scores, 1.0, row)
             shown = render(reading, ctx.question.english, 0.0, qa.ask_settings.answer_max_chars,
                            qa.reader.settings.unit_max_chars)
-            right = ex.item.answerable and answer_correct(shown.answer, ex.item.answers, ex.item.list_items)
+            # a swapped question asks of a subject the notes never name: no answer to it is right
+            right = (ex.item.answerable and variant != "swapped"
+                     and answer_correct(shown.answer, ex.item.answers, ex.item.list_items))
             readings_out.append(_out_of_fold_record(ex, variant, ctx, span, shown, right))
             rows.append(row)
             outcome.append(float(right))
@@ -326,7 +363,7 @@ def _out_of_fold_record(ex: Example, variant: str, ctx, span, shown, right: bool
     """One held-out answer as text and offsets: enough to read it again without the index."""
     paragraph = shown.claims[0].hit.paragraph
     return {"set": ex.set_name, "id": ex.item.id, "group": ex.group, "variant": variant,
-            "question": ex.item.question, "answers": ex.item.answers, "list_items": ex.item.list_items,
+            "question": ex.question(variant), "answers": ex.item.answers, "list_items": ex.item.list_items,
             "answerable": ex.item.answerable, "qtype": ctx.question.qtype, "english": ctx.question.english,
             "paragraph": paragraph.text, "shown": list(shown.shown_offsets), "span_kind": span.kind,
             "fact": list(shown.fact_offsets) if shown.fact_offsets else None, "right": bool(right)}
@@ -377,6 +414,7 @@ def _report(examples, readings, held_span, owner, variant_of, prob, outcome, thr
         idx = [j for j, i in enumerate(owner) if examples[i].set_name == name]
         asked = [j for j in idx if variant_of[j] == "asked"]
         withheld = [j for j in idx if variant_of[j] == "withheld"]
+        swapped = [j for j in idx if variant_of[j] == "swapped"]
         answered_asked = [j for j in asked if prob[j] >= threshold]
         em, f1, recall5, reachable = [], [], [], []
         for j in asked:
@@ -400,6 +438,8 @@ def _report(examples, readings, held_span, owner, variant_of, prob, outcome, thr
             "false_abstention": round(1 - len(answered_asked) / len(asked), 4) if asked else None,
             "near_miss_abstention": round(float(np.mean([prob[j] < threshold for j in withheld
                                                          if outcome[j] == 0])), 4) if withheld else None,
+            "swapped_abstention": round(float(np.mean([prob[j] < threshold for j in swapped])), 4)
+            if swapped else None,
             "ece": round(_ece(prob[idx], outcome[idx]), 4),
         }
     return {"cross_validated": per_set, "folds": cfg.folds, "abstain_below": round(threshold, 4),
@@ -429,13 +469,15 @@ def answers_command(
     qas: dict[str, NotesQA] = {}
     examples: list[Example] = []
     wanted = [name.strip() for name in sets.split(",") if name.strip()]
-    for name, corpus, items in training_sets(work, shared, wanted):
+    found = training_sets(work, shared, wanted)
+    subjects = subject_names([item.question for _, _, items in found for item in items], analyse_question)
+    for name, corpus, items in found:
         index_dir = Path("var/index") if name == "sample_dev" else work / f"{name}-index"
         build_index(corpus, index_dir, embedder_spec=embedder)
         qa = NotesQA.load(index_dir, embedder, model_path=None)
         qas[name] = qa
         items = items[:limit] if limit else items
-        examples.extend(collect(qa, name, items, cfg, cache, qa.ask_settings.rerank_depth))
+        examples.extend(collect(qa, name, items, cfg, cache, qa.ask_settings.rerank_depth, subjects))
         cache.save()
     model, report, readings_out = train(qas, examples, cfg)
     model.save(out)

@@ -64,7 +64,7 @@ ANSWER_FEATURES = (
     "sentence_coverage", "paragraph_score", "paragraph_margin", "paragraph_rank", "dense", "fused", "coverage",
     "protected_all", "specifics_missing", "names_missing", "who_unnamed", "counted_present", "fact_required_missing",
     "lead_ratio", "kind_unmentioned", "rendered", "english", "question_chars", "terms", "left_match", "right_match",
-    "agreeing_share",
+    "agreeing_share", "document_coverage", "rarest_term_missing",
 )
 
 
@@ -194,6 +194,20 @@ class QuestionContext:
             return NOT_APPLICABLE
         text = "\x1f".join(f"{compact(self.stats.titles.get(d, ''))}\x1f{self.document_text(d)}" for d in doc_ids)
         return sum(not _spelled_in(n, text) for n in names) / len(names)
+
+    def document_terms(self, doc_id: str) -> tuple[float, float]:
+        """How far the cited document (its title and every searchable paragraph) speaks of what the question
+        asks about: (its coverage, the IDF of the rarest question term it never mentions against the rarest
+        term's). A near miss in another article on a like subject shares the generic words, not the subject's
+        name, which is the rarest term. Only terms some paragraph holds count as rare: one the index never
+        holds (a question word, a name nobody mentions) tells no document from another."""
+        if not self.terms.terms:
+            return NOT_APPLICABLE, NOT_APPLICABLE
+        text = f"{compact(self.stats.titles.get(doc_id, ''))}\x1f{self.document_text(doc_id)}"
+        held = [(t, w) for t, w in zip(self.terms.terms, self.terms.weights) if self.stats.keyword_df.get(t, 0)]
+        missing = [w for t, w in held if t not in text]
+        rarest = max((w for _, w in held), default=0.0)
+        return self.terms.coverage(text)[0], (max(missing) / rarest if missing else 0.0)
 
     def counted_present(self, text: str) -> float:
         noun = self.question.counted_noun
@@ -350,6 +364,6 @@ def answer_features(ctx: QuestionContext, hits: list[SearchHit], paragraph_score
         ctx.specifics_missing(p.doc_id), ctx.names_missing(found_docs), who_unnamed, ctx.counted_present(target),
         fact_required_missing, info.lead_ratio, kind_unmentioned, q.rendered, float(q.english), len(q.asked),
         len(q.terms), span_row[SPAN_FEATURES.index("left_match")], span_row[SPAN_FEATURES.index("right_match")],
-        agreeing_share,
+        agreeing_share, *ctx.document_terms(p.doc_id),
     ]
     return np.asarray(values, dtype=np.float32)

@@ -36,10 +36,15 @@ def test_fitted_scorer_beats_the_best_single_feature_on_held_out_questions(sampl
     qa = NotesQA.load(sample_index, model_path=None)
     cfg = TrainingSettings(folds=3, rounds=60)
     items = load_dataset(SAMPLE_DEV)
-    examples = collect(qa, "sample_dev", items, cfg, QueryVectorCache(tmp_path / "vectors.npz"), 30)
+    examples = collect(qa, "sample_dev", items, cfg, QueryVectorCache(tmp_path / "vectors.npz"), 30,
+                       subjects=["张伯伦", "托尔斯泰"])
+    swapped = [ex.question("swapped") for ex in examples if "swapped" in ex.variants]
+    assert swapped and all("张伯伦" in q or "托尔斯泰" in q for q in swapped)
     training, held_out = examples[:80], examples[80:]
-    model, report, _ = train({"sample_dev": qa}, training, cfg)
+    model, report, records = train({"sample_dev": qa}, training, cfg)
     assert 0.0 <= report["abstain_below"] <= 1.0
+    assert report["cross_validated"]["sample_dev"]["swapped_abstention"] is not None
+    assert not any(r["right"] for r in records if r["variant"] == "swapped")  # no answer to them is right
     qa.reader.model = model
 
     # the best single feature (either direction), chosen on the training slice as a fitted rule would be
