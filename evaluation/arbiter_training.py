@@ -10,7 +10,9 @@ Two logistic regressions (scikit-learn), fitted with K group folds so every repo
 fit that did not see the question:
   1. which fact: P(the reader's span has a higher character F1 against the gold answers than the answer
      model's fact), on the answerable questions where the two differ;
-  2. how sure: P(the answer given after that choice is right), on every reading (near misses are wrong);
+  2. how sure: P(the answer given after that choice is right), on every reading (near misses are wrong;
+     a question's near misses weigh as much between them as its answerable reading,
+     evaluation/reading_weights.py);
      the abstention threshold is the highest whose false abstention on held-out answerable questions stays
      within the stated rate.
 Then both are refitted on everything and written, with the report and the digests of the answer model and
@@ -33,6 +35,7 @@ from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
 from evaluation.reader_training import ReaderTrainingSettings, held_out_question_ids
+from evaluation.reading_weights import reading_weights
 from evaluation.scoring import abstention_threshold, answer_correct, char_f1, exact_match, expected_calibration_error
 from retrieval.answer.arbiter import (DEFAULT_ARBITER, Arbiter, Logistic, ModelAnswer, features, file_digest,
                                       reader_pick)
@@ -115,10 +118,12 @@ def read_example(record: dict, reader: SpanReader, fact_settings: FactSettings, 
                           model_em, reader_em, bool(record["right"]), reader_right, filled_f1, filled_em)
 
 
-def _fit_logistic(x: np.ndarray, y: np.ndarray, cfg: ArbiterTrainingSettings) -> Logistic:
+def _fit_logistic(x: np.ndarray, y: np.ndarray, cfg: ArbiterTrainingSettings,
+                  weight: np.ndarray | None = None) -> Logistic:
     scaler = StandardScaler().fit(x)
     scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
-    fitted = LogisticRegression(C=cfg.regularisation, max_iter=1000).fit((x - scaler.mean_) / scale, y)
+    fitted = LogisticRegression(C=cfg.regularisation, max_iter=1000).fit((x - scaler.mean_) / scale, y,
+                                                                         sample_weight=weight)
     return Logistic(scaler.mean_.copy(), scale, fitted.coef_[0].copy(), float(fitted.intercept_[0]))
 
 
@@ -133,7 +138,9 @@ def _fit(examples: list[ArbiterExample], cfg: ArbiterTrainingSettings) -> tuple[
     take = _takes(fact_choice, examples, cfg)
     x = np.column_stack([np.vstack([e.row for e in examples]), take])
     y = np.array([e.given(t)[0] for e, t in zip(examples, take)], dtype=int)
-    return fact_choice, _fit_logistic(x, y, cfg)
+    weight = reading_weights([(e.record["set"], e.record["id"]) for e in examples],
+                             [e.record["variant"] for e in examples])
+    return fact_choice, _fit_logistic(x, y, cfg, weight)
 
 
 def _takes(fact_choice: Logistic, examples: list[ArbiterExample], cfg: ArbiterTrainingSettings) -> np.ndarray:
@@ -171,6 +178,8 @@ def _figures(examples: list[ArbiterExample], right: np.ndarray, prob: np.ndarray
         else None,
         "swapped_abstention": round(float((~answered)[swapped].mean()), 4) if swapped.any() else None,
         "ece": expected_calibration_error(prob.tolist(), right.astype(float).tolist()),
+        "ece_answerable": expected_calibration_error(prob[asked].tolist(), right[asked].astype(float).tolist())
+        if asked.any() else None,
     }
 
 

@@ -16,7 +16,9 @@ the report comes from a model that did not see the question:
   2. span scorer: lambdarank over the candidate spans of the paragraphs the held-out reranker put first
      (label: exact match 2, character F1 >= SPAN_F1_LABEL 1);
   3. answer classifier: binary, on the best span (label: the rendered answer contains a gold answer),
-     its held-out outputs calibrated by isotonic regression; the abstention threshold is the highest one
+     each question's near misses weighing as much between them as its answerable reading
+     (evaluation/reading_weights.py), its held-out outputs calibrated by isotonic regression with the same
+     weights; the abstention threshold is the highest one
      whose false abstention on the answerable held-out questions stays within the stated rate.
 Then each model is refitted on everything and written, with the report, to one JSON file; every held-out
 answer of step 3 goes to `out_of_fold.jsonl` in the work folder, the input of `notesqa train arbiter`.
@@ -43,6 +45,7 @@ from evaluation.dataset_converters import convert_squad
 from evaluation.datasets import EvalItem, load_dataset
 from evaluation.arbiter_training import OUT_OF_FOLD, arbiter_command
 from evaluation.reader_training import reader_command
+from evaluation.reading_weights import reading_weights
 from evaluation.scoring import abstention_threshold, answer_correct, char_f1, evidence_in, normalize_span
 from service.cli.common import SummaryGroup
 from index.builder import build_index
@@ -102,8 +105,9 @@ def _lgb_params(cfg: TrainingSettings, objective: str) -> dict:
 
 
 def _fit(cfg: TrainingSettings, objective: str, x: np.ndarray, y: np.ndarray,
-         groups: list[int] | None = None, categorical: list[int] | None = None) -> lightgbm.Booster:
-    data = lightgbm.Dataset(x, label=y, group=groups, categorical_feature=categorical or "auto",
+         groups: list[int] | None = None, categorical: list[int] | None = None,
+         weight: np.ndarray | None = None) -> lightgbm.Booster:
+    data = lightgbm.Dataset(x, label=y, group=groups, weight=weight, categorical_feature=categorical or "auto",
                             free_raw_data=False, params={"verbose": -1})
     return lightgbm.train(_lgb_params(cfg, objective), data, num_boost_round=cfg.rounds)
 
@@ -328,17 +332,20 @@ def train(qas: dict[str, NotesQA], examples: list[Example], cfg: TrainingSetting
     x_answer, y_answer = np.vstack(rows), np.array(outcome, dtype=np.float32)
     owner_arr = np.array(owner)
     answer_fold = fold[owner_arr]
+    weight = reading_weights(owner, variant_of)
     held_raw = np.zeros(len(y_answer))
     for k in range(cfg.folds):
-        booster = _fit(cfg, "binary", x_answer[answer_fold != k], y_answer[answer_fold != k], None, answer_cat)
+        fit_rows = answer_fold != k
+        booster = _fit(cfg, "binary", x_answer[fit_rows], y_answer[fit_rows], None, answer_cat, weight[fit_rows])
         held_raw[answer_fold == k] = booster.predict(x_answer[answer_fold == k], raw_score=True)
     # the reported probabilities are calibrated out of fold too: a calibrator fitted on the same outputs
     # it maps would report an error of almost nothing
     held_prob = np.zeros(len(y_answer))
     for k in range(cfg.folds):
-        fold_calibrator = _calibrator(held_raw[answer_fold != k], y_answer[answer_fold != k])
+        fit_rows = answer_fold != k
+        fold_calibrator = _calibrator(held_raw[fit_rows], y_answer[fit_rows], weight[fit_rows])
         held_prob[answer_fold == k] = fold_calibrator.predict(held_raw[answer_fold == k])
-    calibrator = _calibrator(held_raw, y_answer)
+    calibrator = _calibrator(held_raw, y_answer, weight)
     for record, prob in zip(readings_out, held_prob):
         record["confidence"] = round(float(prob), 6)
     answerable = np.array([v == "asked" for v in variant_of])
@@ -351,7 +358,7 @@ def train(qas: dict[str, NotesQA], examples: list[Example], cfg: TrainingSetting
     reranker = _fit(cfg, "lambdarank", x, y, g, paragraph_cat)
     x, y, g = span_data(np.ones(len(examples), dtype=bool))
     span_scorer = _fit(cfg, "lambdarank", x, y, g, span_cat)
-    classifier = _fit(cfg, "binary", x_answer, y_answer, None, answer_cat)
+    classifier = _fit(cfg, "binary", x_answer, y_answer, None, answer_cat, weight)
     report["seconds"] = round(time.perf_counter() - started, 1)
     model = AnswerModel(reranker, span_scorer, classifier, np.asarray(calibrator.X_thresholds_),
                         np.asarray(calibrator.y_thresholds_), threshold, report)
@@ -392,8 +399,8 @@ def _reference_answers(qas: dict[str, NotesQA], examples: list[Example], model: 
     return out
 
 
-def _calibrator(raw: np.ndarray, outcome: np.ndarray) -> IsotonicRegression:
-    return IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, outcome)
+def _calibrator(raw: np.ndarray, outcome: np.ndarray, weight: np.ndarray) -> IsotonicRegression:
+    return IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, outcome, sample_weight=weight)
 
 
 def _ece(probs: np.ndarray, outcomes: np.ndarray, bins: int = 10) -> float:
@@ -441,6 +448,8 @@ def _report(examples, readings, held_span, owner, variant_of, prob, outcome, thr
             "swapped_abstention": round(float(np.mean([prob[j] < threshold for j in swapped])), 4)
             if swapped else None,
             "ece": round(_ece(prob[idx], outcome[idx]), 4),
+            # answerable questions alone, as an evaluation set without near misses scores it
+            "ece_answerable": round(_ece(prob[asked], outcome[asked]), 4) if asked else None,
         }
     return {"cross_validated": per_set, "folds": cfg.folds, "abstain_below": round(threshold, 4),
             "false_abstention_target": cfg.false_abstention_target,
