@@ -30,6 +30,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -86,7 +87,7 @@ class Example:
     set_name: str
     item: EvalItem
     group: str  # questions on one passage share a group: they stay in one fold
-    variants: dict[str, list[SearchHit]] = field(default_factory=dict)  # "asked" | NEAR_MISSES -> fused hits
+    variants: dict[str, list[SearchHit]] = field(default_factory=dict)  # "asked" | "withheld" | "swapped" -> fused hits
     questions: dict[str, str] = field(default_factory=dict)  # a variant asked in other words than the item's
     paragraph_rows: dict[str, np.ndarray] = field(default_factory=dict)
     paragraph_labels: np.ndarray | None = None
@@ -179,7 +180,7 @@ def training_sets(work: Path, shared: Path = SHARED,
 
 
 def collect(qa: NotesQA, name: str, items: list[EvalItem], cfg: TrainingSettings, cache: QueryVectorCache,
-            depth: int, subjects: list[str] = ()) -> list[Example]:
+            depth: int, subjects: Sequence[str] = ()) -> list[Example]:
     """The fused hits and paragraph features of every question, as asked, with its evidence withheld and with
     its subject swapped for one of `subjects` (subject_names)."""
     examples = []
@@ -217,7 +218,7 @@ def subject_names(questions: list[str], analyse) -> list[str]:
     return sorted({n for q in questions for n in analyse(q).names if len(n) >= 2 and CJK_RUN.fullmatch(n)})
 
 
-def swap_subject(question: str, names: tuple[str, ...], df: dict[str, int], pool: list[str],
+def swap_subject(question: str, names: tuple[str, ...], df: dict[str, int], pool: Sequence[str],
                  rng: np.random.Generator) -> str | None:
     """`question` with its subject, the rarest name it gives that the index holds (`df`: document frequencies),
     replaced by a name of `pool` the index never holds; None when it gives no such name as written."""
