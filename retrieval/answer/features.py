@@ -22,7 +22,7 @@ from index.normalization import compact
 from index.tokenization import named_entities
 from retrieval.answer.candidates import SPAN_KIND_CODE, Span, Unit, UnitView, sentences_with_offsets
 from retrieval.answer.patterns import (CJK_RUN, FACT_REQUIRED, LATIN_NAME_OR_TITLE, QUESTION_CHARS, QUESTION_TYPES,
-                                       fact_pattern)
+                                       WH_PHRASE, fact_pattern)
 from retrieval.answer.question import AnalysedQuestion
 from retrieval.search import SearchHit
 
@@ -199,14 +199,14 @@ class QuestionContext:
         """How far the cited document (its title and every searchable paragraph) speaks of what the question
         asks about: (its coverage, the IDF of the rarest question term it never mentions against the rarest
         term's). A near miss in another article on a like subject shares the generic words, not the subject's
-        name, which is the rarest term. Only terms some paragraph holds count as rare: one the index never
-        holds (a question word, a name nobody mentions) tells no document from another."""
-        if not self.terms.terms:
+        name, which is the rarest term; a question after something the notes never mention (a menu, a fee)
+        names a term no paragraph holds, the rarest of all. Question words are no such term."""
+        asked = [(t, w) for t, w in zip(self.terms.terms, self.terms.weights) if not WH_PHRASE.fullmatch(t)]
+        if not asked:
             return NOT_APPLICABLE, NOT_APPLICABLE
         text = f"{compact(self.stats.titles.get(doc_id, ''))}\x1f{self.document_text(doc_id)}"
-        held = [(t, w) for t, w in zip(self.terms.terms, self.terms.weights) if self.stats.keyword_df.get(t, 0)]
-        missing = [w for t, w in held if t not in text]
-        rarest = max((w for _, w in held), default=0.0)
+        missing = [w for t, w in asked if t not in text]
+        rarest = max(w for _, w in asked)
         return self.terms.coverage(text)[0], (max(missing) / rarest if missing else 0.0)
 
     def counted_present(self, text: str) -> float:

@@ -70,6 +70,11 @@ def test_a_document_that_never_names_the_questions_subject_misses_its_rarest_ter
     assert own_coverage > other_coverage > 0.0  # the generic words are in both
 
 
+def test_a_term_no_paragraph_holds_is_the_rarest_and_missing_everywhere():
+    ctx = _context("王小明的午餐菜单是什么？", {"wang": ["王小明是中国足球运动员。"]}, {"wang": "王小明"})
+    assert ctx.document_terms("wang")[1] == 1.0  # 午餐菜单: the notes never mention one; 什么 is no term
+
+
 def test_a_question_without_terms_has_no_document_terms():
     ctx = _context("？", {"a": ["甲段"]}, {})
     assert ctx.document_terms("a") == (NOT_APPLICABLE, NOT_APPLICABLE)
