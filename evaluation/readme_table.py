@@ -241,7 +241,7 @@ def _span_reader_section(reader_path: Path) -> list[str]:
     for name, m in held.items():
         auc = m.get("own_vs_near_miss_auc")
         lines.append(f"| {TRAINING_SET_LABELS.get(name, name)} | {m['questions']} | {m['exact_match']:.3f} | "
-                     f"{m['char_f1']:.3f} | {'n/a' if auc is None else f'{auc:.3f}'} |")
+                     f"{m['char_f1']:.3f} | {_share(auc)} |")
     return lines + [""]
 
 

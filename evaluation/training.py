@@ -50,10 +50,11 @@ from evaluation.reading_weights import reading_weights
 from evaluation.scoring import abstention_threshold, answer_correct, char_f1, evidence_in, normalize_span
 from service.cli.common import SummaryGroup
 from index.builder import build_index
-from retrieval.answer.features import ANSWER_FEATURES, PARAGRAPH_FEATURES, SPAN_FEATURES, answer_features, paragraph_features
+from retrieval.answer.features import (ANSWER_FEATURES, PARAGRAPH_FEATURES, SPAN_FEATURES, QuestionContext,
+                                       answer_features, paragraph_features)
 from retrieval.answer.model import DEFAULT_MODEL, AnswerModel
 from retrieval.answer.patterns import CJK_RUN
-from retrieval.answer.question import analyse_question
+from retrieval.answer.question import AnalysedQuestion, analyse_question
 from retrieval.answer.reader import Reading
 from retrieval.answer.render import render
 from retrieval.pipeline import NotesQA
@@ -188,6 +189,7 @@ def collect(qa: NotesQA, name: str, items: list[EvalItem], cfg: TrainingSettings
     df = dict(qa.stats.keyword_df)
     for item in tqdm(items, desc=f"searching {name}", unit="q", disable=None):
         question = qa.analyse(item.question)
+        analysed = {item.question: question}
         vector = cache.get(qa, item.question)
         hits = qa.fused_hits(question, depth, query_vector=vector)  # exactly what serving reranks
         group = item.doc_ids[0] if name != "sample_dev" and item.doc_ids else f"{name}:{item.id}"
@@ -199,17 +201,27 @@ def collect(qa: NotesQA, name: str, items: list[EvalItem], cfg: TrainingSettings
             swapped = swap_subject(item.question, question.names, df, subjects, rng)
             if swapped is not None:
                 ex.questions["swapped"] = swapped
-                ex.variants["swapped"] = qa.fused_hits(qa.analyse(swapped), depth,
-                                                       query_vector=cache.get(qa, swapped))
+                analysed[swapped] = qa.analyse(swapped)
+                ex.variants["swapped"] = qa.fused_hits(analysed[swapped], depth, query_vector=cache.get(qa, swapped))
         else:
             ex.variants["withheld"] = hits[:depth]  # an unanswerable question is a near miss as it is
-        for variant, variant_hits in ex.variants.items():
-            ctx = qa.reader.context(qa.analyse(ex.question(variant)))
-            ex.paragraph_rows[variant] = paragraph_features(ctx, variant_hits)
+        for variant, ctx in _contexts(qa, ex, analysed).items():
+            ex.paragraph_rows[variant] = paragraph_features(ctx, ex.variants[variant])
         if "asked" in ex.variants:
             ex.paragraph_labels = np.array([_is_gold(item, h) for h in ex.variants["asked"]], dtype=np.float32)
         examples.append(ex)
     return examples
+
+
+def _contexts(qa: NotesQA, ex: Example, analysed: dict[str, AnalysedQuestion] | None = None
+              ) -> dict[str, QuestionContext]:
+    """Each variant's question context, one per question text (the withheld variant asks the question as
+    asked); `analysed`: questions already analysed, by text."""
+    by_text: dict[str, QuestionContext] = {}
+    for text in dict.fromkeys(map(ex.question, ex.variants)):
+        question = (analysed or {}).get(text) or qa.analyse(text)
+        by_text[text] = qa.reader.context(question)
+    return {variant: by_text[ex.question(variant)] for variant in ex.variants}
 
 
 def subject_names(questions: list[str], analyse) -> list[str]:
@@ -269,8 +281,9 @@ def train(qas: dict[str, NotesQA], examples: list[Example], cfg: TrainingSetting
     readings: list[dict[str, tuple]] = [{} for _ in examples]
     for i, ex in enumerate(tqdm(examples, desc="reading candidates", unit="q", disable=None)):
         qa = qas[ex.set_name]
+        contexts = _contexts(qa, ex)
         for variant, hits in ex.variants.items():
-            ctx = qa.reader.context(qa.analyse(ex.question(variant)))
+            ctx = contexts[variant]
             reranked, scores = qa.reader.rerank(ctx, hits, held_paragraph[i][variant])
             found = qa.reader.candidates(ctx, reranked, scores)
             labels = None

@@ -181,6 +181,10 @@ class QuestionContext:
     def document_text(self, doc_id: str) -> str:
         return self.stats.document_text(doc_id)
 
+    def titled_document_text(self, doc_id: str) -> str:
+        """The document's compact title, then its text: what a document is said to name or mention."""
+        return f"{compact(self.stats.titles.get(doc_id, ''))}\x1f{self.document_text(doc_id)}"
+
     def specifics_missing(self, doc_id: str) -> float:
         specifics = self.question.specifics
         if not specifics:
@@ -192,7 +196,7 @@ class QuestionContext:
         names = self.question.names
         if not names:
             return NOT_APPLICABLE
-        text = "\x1f".join(f"{compact(self.stats.titles.get(d, ''))}\x1f{self.document_text(d)}" for d in doc_ids)
+        text = "\x1f".join(self.titled_document_text(d) for d in doc_ids)
         return sum(not _spelled_in(n, text) for n in names) / len(names)
 
     def document_terms(self, doc_id: str) -> tuple[float, float]:
@@ -204,7 +208,7 @@ class QuestionContext:
         asked = [(t, w) for t, w in zip(self.terms.terms, self.terms.weights) if not WH_PHRASE.fullmatch(t)]
         if not asked:
             return NOT_APPLICABLE, NOT_APPLICABLE
-        text = f"{compact(self.stats.titles.get(doc_id, ''))}\x1f{self.document_text(doc_id)}"
+        text = self.titled_document_text(doc_id)
         missing = [w for t, w in asked if t not in text]
         rarest = max(w for _, w in asked)
         return self.terms.coverage(text)[0], (max(missing) / rarest if missing else 0.0)
